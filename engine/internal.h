@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal types shared by the engine's modules:
+ *   segment.c   segment files: create, load, map, scan, seal, index lookup
+ *   log.c       the log directory: open, recovery, close, listing, stats
+ *   writer.c    appends, group commit through io_uring, rollover, sync
+ *   reader.c    zero-copy readers and seeks
+ *   retention.c removal of segments and the compaction thread
+ *
+ * Locks, in the order they nest: log->mu (writer state) before
+ * log->segs_mu (the segment list and the per-segment fields it guards).
+ */
+#ifndef LOGSTORE_INTERNAL_H
+#define LOGSTORE_INTERNAL_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "format.h"
+#include "logstore.h"
+
+#define LOGSTORE_ASSERT(x)                                                    \
+	((x) ? (void)0 : ls_assert_fail(#x, __FILE__, __LINE__, __func__))
+#ifdef NDEBUG
+#define LOGSTORE_DEBUG_ASSERT(x) ((void)0)
+#else
+#define LOGSTORE_DEBUG_ASSERT(x) LOGSTORE_ASSERT(x)
+#endif
+
+/*
+ * A short write is completed by writing the rest; a device that keeps
+ * writing a few bytes at a time is broken, so give up after this many.
+ */
+#define LS_SHORT_WRITE_RETRY_MAX 64
+/* io_uring entries: one write and its linked fsync, with room to spare. */
+#define LS_RING_ENTRIES 8
+/* Zero-fill chunk: MEASURED.md shows 1 MiB writes give large folios. */
+#define LS_ZERO_CHUNK_BYTES (1024u * 1024)
+/*
+ * After the end of the records, recovery looks this far past the last
+ * non-zero byte for more torn bytes. A crash tears at most the batches in
+ * flight, each at most batch_bytes_max, so twice that is enough.
+ */
+#define LS_TAIL_ZERO_RUN_MIN (4u * 1024 * 1024)
+
+struct ls_segment {
+	_Atomic int refs;          /* list + readers + writer; freed at 0 */
+	char name[32];             /* NNN.seg; immutable */
+	char *path;                /* dir/name; immutable */
+	uint32_t salt;             /* immutable */
+	uint64_t first_seq;        /* immutable */
+	int64_t first_time;        /* immutable */
+	uint64_t capacity;         /* file bytes; immutable */
+	uint64_t index_offset;     /* records end before this; immutable */
+	uint32_t index_capacity;   /* immutable */
+
+	/* Committed state: written under segs_mu, read under segs_mu. */
+	uint64_t last_seq;         /* first_seq - 1 while empty */
+	int64_t last_time;         /* first_time while empty */
+	uint64_t entry_count;
+	uint64_t last_off;         /* offset of the last committed record */
+	_Atomic uint64_t end;      /* committed end: readers never pass it */
+	_Atomic bool sealed;       /* end is final and a next segment may exist */
+	bool removed;              /* unlinked; under segs_mu */
+
+	/* Time index: in memory while active (writer), else on disk. */
+	struct ls_index_entry *index; /* writer's active segment; else NULL */
+	_Atomic uint32_t index_count; /* entries valid in index */
+	uint64_t index_next_off;   /* next record at/after this is indexed; writer */
+	uint32_t disk_index_count; /* from the seal */
+	uint32_t disk_index_crc;   /* from the seal */
+	int disk_index_state;      /* 0 unchecked, 1 good, -1 bad; segs_mu */
+
+	const uint8_t *map;        /* read-only mapping; under segs_mu once set */
+	int fd;                    /* writer's fd of the active segment, or -1 */
+};
+
+/* The live commit watermark in LOCK, shared with other processes. */
+struct ls_shm {
+	char magic[8];                     /* "LGSTSHM1" */
+	_Atomic uint64_t version;          /* seqlock: odd while updating */
+	_Atomic uint64_t active_first_seq; /* 0: no active segment */
+	_Atomic uint64_t end;              /* committed end of the active one */
+	_Atomic uint64_t last_seq;
+	_Atomic int64_t last_time;
+	_Atomic uint64_t entry_count;      /* of the active segment */
+	_Atomic uint64_t durable_seq;
+};
+
+struct ls_shm_view {
+	uint64_t active_first_seq;
+	uint64_t end;
+	uint64_t last_seq;
+	int64_t last_time;
+	uint64_t entry_count;
+};
+
+/* A group-commit batch: records for one contiguous range of a segment. */
+struct ls_batch {
+	uint8_t *buf;              /* batch_bytes_max bytes, allocated at open */
+	uint32_t len;              /* bytes of records in buf */
+	uint64_t start_off;        /* segment offset of buf[0] */
+	struct ls_segment *seg;    /* where it goes */
+	uint64_t last_seq;         /* of the last record in buf */
+	int64_t last_time;
+	uint64_t last_off;         /* segment offset of the last record */
+	uint32_t entries;          /* records in buf */
+	bool need_sync;            /* a durable append waits on it */
+};
+
+struct logstore_log {
+	char *dir;                 /* immutable */
+	int dir_fd;                /* immutable */
+	struct logstore_options opts; /* resolved defaults; immutable */
+	bool read_only;            /* immutable */
+	int lock_fd;               /* LOCK; -1 if a reader found none */
+	struct ls_shm *shm;        /* mapping of LOCK, or NULL */
+
+	pthread_mutex_t segs_mu;   /* guards segs, nsegs and segment fields */
+	struct ls_segment **segs;  /* oldest first */
+	size_t nsegs;
+	size_t segs_cap;
+
+	/* Writer state, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;       /* leader done, rollover done, failure */
+	struct ls_batch batches[2];
+	struct ls_batch *fill;     /* appenders copy into this one */
+	struct ls_batch *spare;    /* NULL while the leader writes it */
+	bool leader_busy;          /* a thread is writing a batch */
+	bool rolling;              /* a rollover is in progress */
+	bool sync_requested;       /* logstore_log_sync waits */
+	uint64_t next_seq;         /* of the next append */
+	int64_t last_time;         /* of the last assigned entry */
+	uint64_t written_seq;      /* in the page cache and visible */
+	uint64_t durable_seq;      /* fdatasynced */
+	int failed;                /* sticky error, 0 if healthy */
+	struct ls_segment *active; /* NULL until the next append creates one */
+	struct io_uring ring;      /* used by the leader only */
+	bool ring_ready;
+	uint8_t *zero_buf;         /* LS_ZERO_CHUNK_BYTES of zeros */
+
+	/* Statistics, relaxed atomics. */
+	_Atomic uint64_t st_entries;
+	_Atomic uint64_t st_bytes;
+	_Atomic uint64_t st_batches;
+	_Atomic uint64_t st_fsyncs;
+	_Atomic uint64_t st_segments_created;
+	_Atomic uint64_t st_segments_removed;
+	uint64_t recovery_bytes_dropped; /* set at open */
+
+	/* Compaction thread, under compactor_mu. */
+	pthread_mutex_t compactor_mu;
+	pthread_cond_t compactor_cond;
+	pthread_t compactor;
+	bool compactor_running;
+	bool compactor_stop;
+	int64_t compactor_interval_ns;
+	int64_t compactor_retention_ns;
+};
+
+/* A decoded record, pointing into a mapping. */
+struct ls_record {
+	uint64_t seq;
+	int64_t time;
+	const uint8_t *data;
+	uint32_t len;
+	bool batch_more;
+	uint64_t bytes; /* on disk, with header and padding */
+};
+
+/* Result of scanning a segment's records for validity. */
+struct ls_scan {
+	uint64_t end;       /* offset just past the last committed record */
+	uint64_t last_seq;  /* of the last committed record */
+	int64_t last_time;
+	uint64_t last_off;
+	uint64_t count;     /* committed records scanned */
+};
+
+/* error.c */
+int ls_error(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+_Noreturn void ls_assert_fail(const char *expr, const char *file, int line,
+			      const char *func);
+
+/* segment.c */
+void ls_segment_name(char *buf, size_t cap, uint64_t first_seq);
+bool ls_segment_name_parse(const char *name, uint64_t *first_seq);
+int ls_segment_create(logstore_log *log, uint64_t first_seq,
+		      int64_t first_time, struct ls_segment **out);
+int ls_segment_load(logstore_log *log, const char *name,
+		    struct ls_segment **out);
+int ls_segment_map(struct ls_segment *seg);
+void ls_segment_ref(struct ls_segment *seg);
+void ls_segment_unref(struct ls_segment *seg);
+int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
+		    uint64_t expect_seq, int64_t prev_time,
+		    struct ls_record *rec);
+void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
+		     int64_t prev_time, bool build_index, struct ls_scan *st);
+int ls_segment_seal(logstore_log *log, struct ls_segment *seg);
+void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
+			  int64_t time);
+void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
+			   uint64_t seq, uint64_t *off, uint64_t *start_seq);
+uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from,
+				 uint64_t zero_run);
+
+/* log.c */
+int ls_log_refresh(logstore_log *log);
+int ls_log_segs_insert(logstore_log *log, struct ls_segment *seg);
+void ls_shm_publish(logstore_log *log, const struct ls_segment *seg);
+int64_t ls_log_now(const logstore_log *log);
+
+/* writer.c */
+int ls_writer_init(logstore_log *log);
+void ls_writer_fini(logstore_log *log);
+int ls_writer_flush_all(logstore_log *log);
+
+/* retention.c */
+void ls_compactor_fini(logstore_log *log);
+
+#endif

@@ -1,0 +1,645 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The log directory: open, recovery, close, the segment list, the shared
+ * commit watermark, listing, last entry and statistics.
+ *
+ * Open (writer): take the OFD lock on LOCK (a second writer in any
+ * process gets LOGSTORE_ELOCKED), delete leftover .seg.tmp files, load
+ * every segment's header page (no record is read for a sealed segment),
+ * scan unsealed non-last segments, then recover the last one: scan its
+ * records, cut and zero a torn tail, rebuild its in-memory index, and
+ * make it the active segment. An empty last segment (created, first
+ * record never written) is deleted.
+ *
+ * Open (read-only): no lock and no change on disk. The end of the last
+ * segment comes from the watermark in LOCK while a writer holds the
+ * lock, and from scanning for valid records otherwise; ls_log_refresh()
+ * updates both as the writer moves on.
+ *
+ * Failure modes: any corrupt header or a gap/overlap between segments is
+ * LOGSTORE_ECORRUPT with the segment named in logstore_error_detail().
+ * Close syncs what is appended, and frees everything even on error.
+ */
+#include "internal.h"
+#include "sys.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LS_LOCK_NAME "LOCK"
+static const char shm_magic[8] = {'L', 'G', 'S', 'T', 'S', 'H', 'M', '1'};
+
+void logstore_options_init(struct logstore_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+}
+
+int64_t ls_log_now(const logstore_log *log)
+{
+	if (log->opts.clock_ns)
+		return log->opts.clock_ns(log->opts.clock_ctx);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int options_resolve(const struct logstore_options *in,
+			   struct logstore_options *o)
+{
+	if (in)
+		*o = *in;
+	else
+		logstore_options_init(o);
+	if (o->segment_bytes_max == 0)
+		o->segment_bytes_max = LOGSTORE_SEGMENT_BYTES_DEFAULT;
+	if (o->segment_duration_ns == 0)
+		o->segment_duration_ns = LOGSTORE_SEGMENT_DURATION_DEFAULT_NS;
+	if (o->batch_bytes_max == 0)
+		o->batch_bytes_max = LOGSTORE_BATCH_BYTES_DEFAULT;
+	if (o->durability == LOGSTORE_DURABILITY_DEFAULT)
+		o->durability = LOGSTORE_DURABLE;
+	if (o->segment_bytes_max < LOGSTORE_SEGMENT_BYTES_MIN ||
+	    o->segment_bytes_max > LOGSTORE_SEGMENT_BYTES_MAX ||
+	    o->segment_bytes_max % LS_PAGE_BYTES != 0)
+		return ls_error(-EINVAL,
+				"segment_bytes_max must be a multiple of 4096 "
+				"in [%u, %u]",
+				LOGSTORE_SEGMENT_BYTES_MIN,
+				LOGSTORE_SEGMENT_BYTES_MAX);
+	if (o->segment_duration_ns < 0)
+		return ls_error(-EINVAL, "segment_duration_ns is negative");
+	if (o->batch_bytes_max < LOGSTORE_BATCH_BYTES_MIN ||
+	    o->batch_bytes_max > LOGSTORE_BATCH_BYTES_MAX)
+		return ls_error(-EINVAL, "batch_bytes_max must be in [%u, %u]",
+				LOGSTORE_BATCH_BYTES_MIN,
+				LOGSTORE_BATCH_BYTES_MAX);
+	if (o->durability != LOGSTORE_DURABLE &&
+	    o->durability != LOGSTORE_BUFFERED)
+		return ls_error(-EINVAL, "durability %d is not one of "
+					 "enum logstore_durability",
+				o->durability);
+	return 0;
+}
+
+/* ---- segment list ---- */
+
+int ls_log_segs_insert(logstore_log *log, struct ls_segment *seg)
+{
+	if (log->nsegs == log->segs_cap) {
+		size_t cap = log->segs_cap ? log->segs_cap * 2 : 16;
+		void *p = realloc(log->segs, cap * sizeof(*log->segs));
+		if (!p)
+			return ls_error(-ENOMEM, "out of memory");
+		log->segs = p;
+		log->segs_cap = cap;
+	}
+	log->segs[log->nsegs++] = seg;
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Names of the segments in the directory newer than after (first seq),
+ * sorted. A writer also deletes leftover .seg.tmp files.
+ */
+static int list_names(logstore_log *log, uint64_t after, char ***out,
+		      size_t *count)
+{
+	int fd = dup(log->dir_fd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		int rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		return ls_error(rc, "%s: %s", log->dir, strerror(-rc));
+	}
+	rewinddir(d);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	struct dirent *de;
+	while (!rc && (de = readdir(d)) != NULL) {
+		uint64_t seq;
+		size_t len = strlen(de->d_name);
+		if (!log->read_only && len > 4 &&
+		    strcmp(de->d_name + len - 4, ".tmp") == 0) {
+			unlinkat(log->dir_fd, de->d_name, 0);
+			continue;
+		}
+		if (!ls_segment_name_parse(de->d_name, &seq) || seq <= after)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			void *p = realloc(names, cap * sizeof(*names));
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = p;
+		}
+		names[n] = strdup(de->d_name);
+		rc = names[n] ? 0 : -ENOMEM;
+		n += names[n] != NULL;
+	}
+	closedir(d);
+	if (names)
+		qsort(names, n, sizeof(*names), name_cmp);
+	*out = names;
+	*count = n;
+	return rc;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Load the segments newer than the newest in the list. segs_mu held. */
+static int load_new_segments(logstore_log *log)
+{
+	uint64_t after = log->nsegs ? log->segs[log->nsegs - 1]->first_seq : 0;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = list_names(log, after, &names, &n);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct ls_segment *seg;
+		rc = ls_segment_load(log, names[i], &seg);
+		if (rc == -ENOENT && log->read_only) {
+			rc = 0; /* removed meanwhile */
+			continue;
+		}
+		if (rc)
+			break;
+		rc = ls_log_segs_insert(log, seg);
+		if (rc)
+			ls_segment_unref(seg);
+	}
+	free_names(names, n);
+	return rc;
+}
+
+/* Make an unsealed segment's end final by scanning it. segs_mu held. */
+static int finalize_by_scan(struct ls_segment *seg)
+{
+	int rc = ls_segment_map(seg);
+	if (rc)
+		return rc;
+	struct ls_scan st;
+	ls_segment_scan(seg, atomic_load(&seg->end), seg->last_seq,
+			seg->entry_count ? seg->last_time : INT64_MIN, false,
+			&st);
+	seg->last_seq = st.last_seq;
+	seg->last_time = seg->entry_count + st.count ? st.last_time
+						      : seg->first_time;
+	seg->last_off = st.last_off;
+	seg->entry_count += st.count;
+	atomic_store(&seg->end, st.end);
+	return 0;
+}
+
+/* Every segment but the last must be complete and in order. */
+static int check_sealed_prefix(logstore_log *log)
+{
+	for (size_t i = 0; i + 1 < log->nsegs; i++) {
+		struct ls_segment *seg = log->segs[i];
+		if (!atomic_load(&seg->sealed)) {
+			int rc = finalize_by_scan(seg);
+			if (rc)
+				return rc;
+			atomic_store(&seg->sealed, true);
+		}
+		if (seg->entry_count == 0)
+			return ls_error(LOGSTORE_ECORRUPT,
+					"segment %s: no valid record at offset "
+					"%u",
+					seg->name, LS_HEADER_BYTES);
+		if (log->segs[i + 1]->first_seq <= seg->last_seq)
+			return ls_error(LOGSTORE_ECORRUPT,
+					"segment %s overlaps %s", seg->name,
+					log->segs[i + 1]->name);
+	}
+	return 0;
+}
+
+/* ---- the shared watermark ---- */
+
+/* Publish seg's committed state to readers in other processes. */
+void ls_shm_publish(logstore_log *log, const struct ls_segment *seg)
+{
+	struct ls_shm *s = log->shm;
+	if (!s || log->read_only)
+		return;
+	uint64_t v = atomic_load_explicit(&s->version, memory_order_relaxed);
+	atomic_store(&s->version, v + 1);
+	atomic_store(&s->active_first_seq, seg ? seg->first_seq : 0);
+	atomic_store(&s->end, seg ? atomic_load(&seg->end) : 0);
+	atomic_store(&s->last_seq, seg ? seg->last_seq : 0);
+	atomic_store(&s->last_time, seg ? seg->last_time : 0);
+	atomic_store(&s->entry_count, seg ? seg->entry_count : 0);
+	atomic_store(&s->version, v + 2);
+}
+
+static bool shm_read(const logstore_log *log, struct ls_shm_view *v)
+{
+	struct ls_shm *s = log->shm;
+	if (!s || memcmp(s->magic, shm_magic, 8) != 0)
+		return false;
+	for (int tries = 0; tries < 1000; tries++) {
+		uint64_t a = atomic_load(&s->version);
+		if (a & 1)
+			continue;
+		v->active_first_seq = atomic_load(&s->active_first_seq);
+		v->end = atomic_load(&s->end);
+		v->last_seq = atomic_load(&s->last_seq);
+		v->last_time = atomic_load(&s->last_time);
+		v->entry_count = atomic_load(&s->entry_count);
+		if (atomic_load(&s->version) == a)
+			return true;
+	}
+	return false;
+}
+
+static bool writer_live(const logstore_log *log)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			   .l_start = 0, .l_len = 1};
+	if (log->lock_fd < 0 || fcntl(log->lock_fd, F_OFD_GETLK, &fl) < 0)
+		return false;
+	return fl.l_type != F_UNLCK;
+}
+
+static int lock_open_writer(logstore_log *log)
+{
+	int fd = openat(log->dir_fd, LS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC,
+			0644);
+	if (fd < 0)
+		return ls_error(-errno, "%s/%s: %s", log->dir, LS_LOCK_NAME,
+				strerror(errno));
+	log->lock_fd = fd;
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			   .l_start = 0, .l_len = 1};
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			return ls_error(LOGSTORE_ELOCKED,
+					"%s: another writer holds %s", log->dir,
+					LS_LOCK_NAME);
+		return ls_error(-errno, "%s/%s: lock: %s", log->dir,
+				LS_LOCK_NAME, strerror(errno));
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 ||
+	    (st.st_size < LS_PAGE_BYTES && ftruncate(fd, LS_PAGE_BYTES) < 0))
+		return ls_error(-errno, "%s/%s: %s", log->dir, LS_LOCK_NAME,
+				strerror(errno));
+	void *p;
+	int rc = ls_sys_mmap(fd, LS_PAGE_BYTES, PROT_READ | PROT_WRITE, &p);
+	if (rc)
+		return ls_error(rc, "%s/%s: mmap: %s", log->dir, LS_LOCK_NAME,
+				strerror(-rc));
+	log->shm = p;
+	memcpy(log->shm->magic, shm_magic, 8);
+	return 0;
+}
+
+/* A reader maps LOCK if a writer ever made it; otherwise it has none. */
+static void lock_open_reader(logstore_log *log)
+{
+	if (log->lock_fd >= 0)
+		return;
+	int fd = openat(log->dir_fd, LS_LOCK_NAME, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return;
+	void *p;
+	if (fstat(fd, &st) < 0 || st.st_size < LS_PAGE_BYTES ||
+	    ls_sys_mmap(fd, LS_PAGE_BYTES, PROT_READ, &p) != 0) {
+		close(fd);
+		return;
+	}
+	log->lock_fd = fd;
+	log->shm = p;
+}
+
+/* ---- read-only refresh ---- */
+
+/* Bring the last segment of a read-only handle up to date. segs_mu held. */
+static int refresh_last(logstore_log *log, bool live,
+			const struct ls_shm_view *v)
+{
+	struct ls_segment *last = log->segs[log->nsegs - 1];
+	if (atomic_load(&last->sealed))
+		return 0;
+	if (live && v->active_first_seq == last->first_seq) {
+		if (v->end > atomic_load(&last->end)) {
+			last->last_seq = v->last_seq;
+			last->last_time = v->last_time;
+			last->entry_count = v->entry_count;
+			atomic_store(&last->end, v->end);
+		}
+		return 0;
+	}
+	return finalize_by_scan(last);
+}
+
+/*
+ * Read-only handles: pick up records and segments the writer added since
+ * the last call. A no-op for the writer's own handle.
+ */
+int ls_log_refresh(logstore_log *log)
+{
+	if (!log->read_only)
+		return 0;
+	pthread_mutex_lock(&log->segs_mu);
+	lock_open_reader(log);
+	struct ls_shm_view v = {0};
+	bool live = writer_live(log);
+	bool have = live && shm_read(log, &v);
+	int rc = 0;
+	struct ls_segment *last = log->nsegs ? log->segs[log->nsegs - 1] : NULL;
+	if (!have || !last || v.active_first_seq != last->first_seq)
+		rc = load_new_segments(log);
+	for (size_t i = 0; !rc && i + 1 < log->nsegs; i++) {
+		struct ls_segment *seg = log->segs[i];
+		if (atomic_load(&seg->sealed))
+			continue;
+		rc = finalize_by_scan(seg);
+		atomic_store(&seg->sealed, rc == 0);
+	}
+	if (!rc && log->nsegs)
+		rc = refresh_last(log, have, &v);
+	pthread_mutex_unlock(&log->segs_mu);
+	return rc;
+}
+
+/* ---- writer recovery ---- */
+
+/* Zero the torn bytes [from, to) of seg and make that durable. */
+static int zero_torn_tail(logstore_log *log, struct ls_segment *seg,
+			  uint64_t from, uint64_t to)
+{
+	int rc = 0;
+	for (uint64_t off = from; !rc && off < to; off += LS_ZERO_CHUNK_BYTES) {
+		uint64_t n = to - off < LS_ZERO_CHUNK_BYTES ? to - off
+							   : LS_ZERO_CHUNK_BYTES;
+		rc = ls_sys_pwrite_all(seg->fd, log->zero_buf, n, off);
+	}
+	if (!rc)
+		rc = ls_sys_fdatasync(seg->fd);
+	if (rc)
+		return ls_error(rc, "segment %s: zeroing torn tail: %s",
+				seg->name, strerror(-rc));
+	return 0;
+}
+
+/* Recover the last segment and make it active, or drop it if empty. */
+static int recover_last(logstore_log *log)
+{
+	struct ls_segment *seg = log->segs[log->nsegs - 1];
+	if (atomic_load(&seg->sealed))
+		return 0; /* sealed before a crash: the next append rolls */
+	int rc = ls_segment_map(seg);
+	if (rc)
+		return rc;
+	seg->index = calloc(seg->index_capacity, sizeof(*seg->index));
+	if (!seg->index)
+		return ls_error(-ENOMEM, "out of memory");
+	struct ls_scan st;
+	ls_segment_scan(seg, LS_HEADER_BYTES, seg->first_seq - 1, INT64_MIN,
+			true, &st);
+	uint64_t zero_run = 2ull * log->opts.batch_bytes_max;
+	if (zero_run < LS_TAIL_ZERO_RUN_MIN)
+		zero_run = LS_TAIL_ZERO_RUN_MIN;
+	uint64_t torn_end = ls_segment_nonzero_tail(seg, st.end, zero_run);
+	log->recovery_bytes_dropped = torn_end - st.end;
+	if (st.count == 0) {
+		/* Created, but its first record never became durable. */
+		rc = ls_sys_unlink(seg->path);
+		if (rc)
+			return ls_error(rc, "segment %s: unlink: %s", seg->name,
+					strerror(-rc));
+		log->nsegs--;
+		ls_segment_unref(seg);
+		return ls_sys_fsync(log->dir_fd);
+	}
+	seg->fd = ls_sys_open(seg->path, O_RDWR, 0);
+	if (seg->fd < 0)
+		return ls_error(seg->fd, "segment %s: open: %s", seg->name,
+				strerror(-seg->fd));
+	if (torn_end > st.end) {
+		rc = zero_torn_tail(log, seg, st.end, torn_end);
+		if (rc)
+			return rc;
+	}
+	seg->last_seq = st.last_seq;
+	seg->last_time = st.last_time;
+	seg->last_off = st.last_off;
+	seg->entry_count = st.count;
+	atomic_store(&seg->end, st.end);
+	log->active = seg;
+	return 0;
+}
+
+static int open_writer(logstore_log *log)
+{
+	log->zero_buf = calloc(1, LS_ZERO_CHUNK_BYTES);
+	if (!log->zero_buf)
+		return ls_error(-ENOMEM, "out of memory");
+	int rc = lock_open_writer(log);
+	if (!rc)
+		rc = load_new_segments(log);
+	if (!rc)
+		rc = check_sealed_prefix(log);
+	if (!rc && log->nsegs)
+		rc = recover_last(log);
+	if (rc)
+		return rc;
+	struct ls_segment *last = log->nsegs ? log->segs[log->nsegs - 1] : NULL;
+	log->next_seq = last ? last->last_seq + 1 : 1;
+	log->last_time = last ? last->last_time : INT64_MIN;
+	log->written_seq = log->next_seq - 1;
+	log->durable_seq = log->next_seq - 1;
+	ls_shm_publish(log, log->active);
+	return ls_writer_init(log);
+}
+
+static int open_reader(logstore_log *log)
+{
+	int rc = ls_log_refresh(log);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&log->segs_mu);
+	rc = check_sealed_prefix(log);
+	pthread_mutex_unlock(&log->segs_mu);
+	return rc;
+}
+
+static int open_dir(logstore_log *log, const char *dir)
+{
+	log->dir = strdup(dir);
+	if (!log->dir)
+		return ls_error(-ENOMEM, "out of memory");
+	if (!log->read_only && mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return ls_error(-errno, "%s: mkdir: %s", dir, strerror(errno));
+	log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (log->dir_fd < 0)
+		return ls_error(-errno, "%s: %s", dir, strerror(errno));
+	return 0;
+}
+
+int logstore_log_open(const char *dir, const struct logstore_options *opts,
+		      logstore_log **out)
+{
+	if (!dir || !out)
+		return ls_error(-EINVAL, "dir and out are required");
+	*out = NULL;
+	logstore_log *log = calloc(1, sizeof(*log));
+	if (!log)
+		return ls_error(-ENOMEM, "out of memory");
+	log->dir_fd = -1;
+	log->lock_fd = -1;
+	pthread_mutex_init(&log->mu, NULL);
+	pthread_mutex_init(&log->segs_mu, NULL);
+	pthread_mutex_init(&log->compactor_mu, NULL);
+	pthread_cond_init(&log->cond, NULL);
+	pthread_cond_init(&log->compactor_cond, NULL);
+	int rc = options_resolve(opts, &log->opts);
+	log->read_only = log->opts.read_only;
+	if (!rc)
+		rc = open_dir(log, dir);
+	if (!rc)
+		rc = log->read_only ? open_reader(log) : open_writer(log);
+	if (rc) {
+		log->failed = rc; /* close must not sync */
+		logstore_log_close(log);
+		return rc;
+	}
+	*out = log;
+	return 0;
+}
+
+int logstore_log_close(logstore_log *log)
+{
+	if (!log)
+		return 0;
+	int rc = 0;
+	ls_compactor_fini(log);
+	if (!log->read_only && log->ring_ready && !log->failed)
+		rc = ls_writer_flush_all(log);
+	ls_writer_fini(log);
+	for (size_t i = 0; i < log->nsegs; i++)
+		ls_segment_unref(log->segs[i]);
+	free(log->segs);
+	if (log->shm)
+		munmap(log->shm, LS_PAGE_BYTES);
+	if (log->lock_fd >= 0)
+		close(log->lock_fd); /* releases the OFD lock */
+	if (log->dir_fd >= 0)
+		close(log->dir_fd);
+	pthread_cond_destroy(&log->compactor_cond);
+	pthread_cond_destroy(&log->cond);
+	pthread_mutex_destroy(&log->compactor_mu);
+	pthread_mutex_destroy(&log->segs_mu);
+	pthread_mutex_destroy(&log->mu);
+	free(log->dir);
+	free(log);
+	return rc;
+}
+
+/* ---- listing and figures ---- */
+
+int logstore_log_segments(logstore_log *log, struct logstore_segment_info *infos,
+			  size_t cap, size_t *count)
+{
+	if (!log || !count || (cap && !infos))
+		return ls_error(-EINVAL, "log and count are required");
+	int rc = ls_log_refresh(log);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&log->segs_mu);
+	for (size_t i = 0; i < log->nsegs && i < cap; i++) {
+		const struct ls_segment *seg = log->segs[i];
+		struct logstore_segment_info *in = &infos[i];
+		memset(in, 0, sizeof(*in));
+		snprintf(in->name, sizeof(in->name), "%s", seg->name);
+		in->first_time_ns = seg->first_time;
+		in->last_time_ns = seg->last_time;
+		in->first_seq = seg->first_seq;
+		in->last_seq = seg->last_seq;
+		in->entries = seg->entry_count;
+		in->bytes = atomic_load(&seg->end) - LS_HEADER_BYTES;
+		in->file_bytes = seg->capacity;
+		in->active = !atomic_load(&seg->sealed);
+	}
+	*count = log->nsegs;
+	pthread_mutex_unlock(&log->segs_mu);
+	return 0;
+}
+
+int logstore_log_last_entry(logstore_log *log, struct logstore_entry *entry,
+			    void *buf, size_t cap)
+{
+	if (!log || !entry || (cap && !buf))
+		return ls_error(-EINVAL, "log and entry are required");
+	int rc = ls_log_refresh(log);
+	if (rc)
+		return rc;
+	uint64_t last = 0;
+	pthread_mutex_lock(&log->segs_mu);
+	for (size_t i = log->nsegs; i-- > 0 && last == 0;)
+		if (log->segs[i]->entry_count)
+			last = log->segs[i]->last_seq;
+	pthread_mutex_unlock(&log->segs_mu);
+	if (last == 0)
+		return LOGSTORE_END;
+	struct logstore_start start = {.kind = LOGSTORE_START_SEQ, .seq = last};
+	logstore_reader *r;
+	rc = logstore_reader_open(log, &start, &r);
+	if (rc)
+		return rc;
+	struct logstore_entry e;
+	rc = logstore_reader_next(r, &e);
+	if (rc == 0) {
+		memcpy(buf, e.data, e.len < cap ? e.len : cap);
+		*entry = e;
+		entry->data = buf;
+	}
+	logstore_reader_close(r);
+	return rc;
+}
+
+void logstore_log_stats(logstore_log *log, struct logstore_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->entries_appended = atomic_load(&log->st_entries);
+	st->bytes_appended = atomic_load(&log->st_bytes);
+	st->batches_written = atomic_load(&log->st_batches);
+	st->fsyncs = atomic_load(&log->st_fsyncs);
+	st->segments_created = atomic_load(&log->st_segments_created);
+	st->segments_removed = atomic_load(&log->st_segments_removed);
+	st->recovery_bytes_dropped = log->recovery_bytes_dropped;
+	pthread_mutex_lock(&log->mu);
+	st->last_seq = log->written_seq;
+	st->durable_seq = log->durable_seq;
+	st->failed = log->failed;
+	pthread_mutex_unlock(&log->mu);
+	if (log->read_only) {
+		pthread_mutex_lock(&log->segs_mu);
+		st->last_seq = log->nsegs ? log->segs[log->nsegs - 1]->last_seq
+					  : 0;
+		pthread_mutex_unlock(&log->segs_mu);
+	}
+}

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Readers: zero-copy iteration over the mapped segments, and seeks.
+ *
+ * A reader holds a reference on the segment it reads, so the mapping
+ * stays valid even when retention removes the segment: the reader reads
+ * on to its end and then moves to the next segment still in the list.
+ * Within a segment it never reads past the committed end (the writer's
+ * watermark), so it never sees a partly written record or batch; every
+ * record's checksum, sequence number and time are checked before its
+ * bytes are returned. A failed check inside the committed range is
+ * LOGSTORE_ECORRUPT, and the reader stays on that record.
+ *
+ * Seeks: binary search over the segments (by first sequence number, or
+ * by newest time), then over the segment's time index, then a short scan;
+ * entries before the target are skipped by the same filter that makes a
+ * seek past the end of the log return the entries appended later.
+ *
+ * Hot path: no lock and no allocation inside a segment; segs_mu is taken
+ * only to move to another segment or to seek.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+struct logstore_reader {
+	logstore_log *log;
+	struct ls_segment *seg; /* referenced and mapped, or NULL */
+	uint64_t off;           /* next record */
+	uint64_t next_seq;      /* expected seq of that record */
+	int64_t prev_time;      /* time of the previous record, or INT64_MIN */
+	uint64_t min_seq;       /* skip entries below: seek by seq */
+	int64_t min_time;       /* skip entries below: seek by time */
+	struct ls_segment *prev_seg; /* released at the next call */
+};
+
+/* Index in segs of the segment a seek should start in. segs_mu held. */
+static size_t seek_segment(const logstore_log *log,
+			   const struct logstore_start *start)
+{
+	size_t lo = 0, hi = log->nsegs;
+	if (start->kind == LOGSTORE_START_SEQ) {
+		/* Last segment with first_seq <= seq. */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (log->segs[mid]->first_seq <= start->seq)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo ? lo - 1 : 0;
+	}
+	/* First segment whose newest entry is at or after the time. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct ls_segment *s = log->segs[mid];
+		if (s->entry_count && s->last_time < start->time_ns)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < log->nsegs ? lo : log->nsegs - 1;
+}
+
+/* Point r at the start of seg (referenced and mapped). */
+static void reader_enter(logstore_reader *r, struct ls_segment *seg)
+{
+	r->seg = seg;
+	r->off = LS_HEADER_BYTES;
+	r->next_seq = seg->first_seq;
+	r->prev_time = INT64_MIN;
+}
+
+/* Reference and map segs[i]. segs_mu held. */
+static int take_segment(logstore_log *log, size_t i, struct ls_segment **out)
+{
+	struct ls_segment *seg = log->segs[i];
+	int rc = ls_segment_map(seg);
+	if (rc)
+		return rc;
+	ls_segment_ref(seg);
+	*out = seg;
+	return 0;
+}
+
+static int reader_position(logstore_reader *r,
+			   const struct logstore_start *start)
+{
+	logstore_log *log = r->log;
+	pthread_mutex_lock(&log->segs_mu);
+	if (log->nsegs == 0) {
+		pthread_mutex_unlock(&log->segs_mu);
+		return 0;
+	}
+	size_t i = start->kind == LOGSTORE_START_OLDEST
+			   ? 0
+			   : seek_segment(log, start);
+	struct ls_segment *seg;
+	int rc = take_segment(log, i, &seg);
+	if (!rc) {
+		reader_enter(r, seg);
+		if (start->kind != LOGSTORE_START_OLDEST)
+			ls_segment_index_seek(seg,
+					      start->kind == LOGSTORE_START_TIME,
+					      start->time_ns, start->seq,
+					      &r->off, &r->next_seq);
+	}
+	pthread_mutex_unlock(&log->segs_mu);
+	return rc;
+}
+
+int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
+			 logstore_reader **out)
+{
+	static const struct logstore_start oldest = {
+		.kind = LOGSTORE_START_OLDEST};
+	if (!log || !out)
+		return ls_error(-EINVAL, "log and out are required");
+	*out = NULL;
+	if (!start)
+		start = &oldest;
+	if (start->kind != LOGSTORE_START_OLDEST &&
+	    start->kind != LOGSTORE_START_TIME &&
+	    start->kind != LOGSTORE_START_SEQ)
+		return ls_error(-EINVAL, "start kind %d", start->kind);
+	int rc = ls_log_refresh(log);
+	if (rc)
+		return rc;
+	logstore_reader *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ls_error(-ENOMEM, "out of memory");
+	r->log = log;
+	r->min_seq = start->kind == LOGSTORE_START_SEQ ? start->seq : 0;
+	r->min_time = start->kind == LOGSTORE_START_TIME ? start->time_ns
+							 : INT64_MIN;
+	rc = reader_position(r, start);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void logstore_reader_close(logstore_reader *r)
+{
+	if (!r)
+		return;
+	ls_segment_unref(r->seg);
+	ls_segment_unref(r->prev_seg);
+	free(r);
+}
+
+/*
+ * At the end of the reader's segment: move to the next one if this one
+ * is final. Returns 0 when moved, LOGSTORE_END when there is none yet.
+ */
+static int reader_advance(logstore_reader *r)
+{
+	logstore_log *log = r->log;
+	int rc = ls_log_refresh(log);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&log->segs_mu);
+	size_t i = 0;
+	uint64_t after = r->seg ? r->seg->first_seq : 0;
+	bool final = !r->seg || (atomic_load(&r->seg->sealed) &&
+				 r->off >= atomic_load(&r->seg->end));
+	while (r->seg && i < log->nsegs && log->segs[i]->first_seq <= after)
+		i++;
+	rc = LOGSTORE_END;
+	struct ls_segment *seg;
+	if (final && i < log->nsegs) {
+		rc = take_segment(log, i, &seg);
+		if (!rc) {
+			/* The caller may still hold an entry of the old one. */
+			ls_segment_unref(r->prev_seg);
+			r->prev_seg = r->seg;
+			reader_enter(r, seg);
+		}
+	}
+	pthread_mutex_unlock(&log->segs_mu);
+	return rc;
+}
+
+static int corrupt(const logstore_reader *r, int why)
+{
+	static const char *const reasons[] = {
+		"",
+		"record crosses the committed end",
+		"record length out of range",
+		"record belongs to another segment or use of the file",
+		"sequence number out of order",
+		"time not increasing",
+		"checksum mismatch",
+	};
+	return ls_error(LOGSTORE_ECORRUPT,
+			"%s/%s offset %" PRIu64 ": %s (expected seq %" PRIu64
+			")",
+			r->log->dir, r->seg->name, r->off,
+			reasons[-why < 7 ? -why : 0], r->next_seq);
+}
+
+int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
+{
+	if (!r || !entry)
+		return ls_error(-EINVAL, "reader and entry are required");
+	ls_segment_unref(r->prev_seg);
+	r->prev_seg = NULL;
+	for (;;) {
+		uint64_t end = r->seg ? atomic_load_explicit(
+						&r->seg->end,
+						memory_order_acquire)
+				      : 0;
+		if (!r->seg || r->off >= end) {
+			int rc = reader_advance(r);
+			if (rc == LOGSTORE_END && r->seg &&
+			    r->off < atomic_load(&r->seg->end))
+				continue; /* a read-only refresh found more */
+			if (rc)
+				return rc;
+			continue;
+		}
+		struct ls_record rec;
+		int why = ls_record_check(r->seg, r->off, end, r->next_seq,
+					  r->prev_time, &rec);
+		if (why)
+			return corrupt(r, why);
+		r->off += rec.bytes;
+		r->next_seq = rec.seq + 1;
+		r->prev_time = rec.time;
+		if (rec.seq < r->min_seq || rec.time < r->min_time)
+			continue;
+		entry->seq = rec.seq;
+		entry->time_ns = rec.time;
+		entry->data = rec.data;
+		entry->len = rec.len;
+		return 0;
+	}
+}

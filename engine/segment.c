@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Segment files: the unit of preallocation, mapping and retention.
+ *
+ * Owns: creating a segment (temporary name, preallocate, zero-fill,
+ * header, fdatasync, rename, directory fsync), loading one from its header
+ * page, the read-only mapping shared by every reader of a log handle,
+ * checking records against format.h's validity rules, scanning records,
+ * sealing (index + seal, fdatasync) and index lookups.
+ *
+ * Invariants: a .seg file is complete (renamed only after its header is
+ * durable); a mapping covers the whole capacity and is made only after
+ * fstat shows the file is that large, so no access can fault past its
+ * end; a segment is freed when its last reference goes, so a reader keeps
+ * a removed segment's mapping until it moves on.
+ *
+ * Sections: names; lifetime (alloc, ref, unref, map); create; load;
+ * records (check, scan, tail); seal; index.
+ */
+#include "internal.h"
+#include "crc32c.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- names ---- */
+
+void ls_segment_name(char *buf, size_t cap, uint64_t first_seq)
+{
+	snprintf(buf, cap, "%020" PRIu64 LS_SEGMENT_SUFFIX, first_seq);
+}
+
+bool ls_segment_name_parse(const char *name, uint64_t *first_seq)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < LS_SEGMENT_NAME_DIGITS; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+		uint64_t d = (uint64_t)(name[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (strcmp(name + LS_SEGMENT_NAME_DIGITS, LS_SEGMENT_SUFFIX) != 0)
+		return false;
+	*first_seq = v;
+	return true;
+}
+
+/* ---- lifetime ---- */
+
+static struct ls_segment *segment_alloc(const logstore_log *log,
+					uint64_t first_seq)
+{
+	struct ls_segment *seg = calloc(1, sizeof(*seg));
+	if (!seg)
+		return NULL;
+	ls_segment_name(seg->name, sizeof(seg->name), first_seq);
+	size_t n = strlen(log->dir) + 1 + strlen(seg->name) + 1;
+	seg->path = malloc(n);
+	if (!seg->path) {
+		free(seg);
+		return NULL;
+	}
+	snprintf(seg->path, n, "%s/%s", log->dir, seg->name);
+	atomic_init(&seg->refs, 1);
+	seg->fd = -1;
+	seg->first_seq = first_seq;
+	return seg;
+}
+
+void ls_segment_ref(struct ls_segment *seg)
+{
+	atomic_fetch_add(&seg->refs, 1);
+}
+
+void ls_segment_unref(struct ls_segment *seg)
+{
+	if (!seg || atomic_fetch_sub(&seg->refs, 1) != 1)
+		return;
+	if (seg->map)
+		munmap((void *)seg->map, seg->capacity);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	free(seg->index);
+	free(seg->path);
+	free(seg);
+}
+
+/* Map the whole segment read-only. Caller holds segs_mu (or owns seg). */
+int ls_segment_map(struct ls_segment *seg)
+{
+	if (seg->map)
+		return 0;
+	int fd = ls_sys_open(seg->path, O_RDONLY, 0);
+	if (fd < 0)
+		return ls_error(fd, "segment %s: open: %s", seg->name,
+				strerror(-fd));
+	struct stat st;
+	int rc = fstat(fd, &st) < 0 ? -errno : 0;
+	if (!rc && (uint64_t)st.st_size < seg->capacity)
+		rc = ls_error(LOGSTORE_ECORRUPT,
+			      "segment %s: truncated to %lld bytes, header "
+			      "says %" PRIu64,
+			      seg->name, (long long)st.st_size, seg->capacity);
+	void *p = NULL;
+	if (!rc)
+		rc = ls_sys_mmap(fd, seg->capacity, PROT_READ, &p);
+	close(fd);
+	if (rc) {
+		if (rc != LOGSTORE_ECORRUPT)
+			ls_error(rc, "segment %s: mmap: %s", seg->name,
+				 strerror(-rc));
+		return rc;
+	}
+	seg->map = p;
+	return 0;
+}
+
+/* ---- create ---- */
+
+static void header_encode(const struct ls_segment *seg, uint8_t *page)
+{
+	memset(page, 0, LS_HEADER_BYTES);
+	memcpy(page, ls_segment_magic, 8);
+	ls_put_u32(page + 8, LS_FORMAT_VERSION);
+	ls_put_u32(page + 12, LS_HEADER_BYTES);
+	ls_put_u32(page + 16, seg->salt);
+	ls_put_u32(page + 20, 0);
+	ls_put_u64(page + 24, seg->first_seq);
+	ls_put_u64(page + 32, (uint64_t)seg->first_time);
+	ls_put_u64(page + 40, seg->capacity);
+	ls_put_u64(page + 48, seg->index_offset);
+	ls_put_u32(page + 56, seg->index_capacity);
+	ls_put_u32(page + 60, ls_crc32c(0, page, 60));
+}
+
+static uint32_t random_salt(void)
+{
+	uint32_t salt = 0;
+	while (salt == 0) {
+		if (getrandom(&salt, sizeof(salt), 0) != sizeof(salt)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			salt = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid();
+		}
+	}
+	return salt;
+}
+
+/* Write zeros over the whole file, then the header page. */
+static int segment_fill(logstore_log *log, struct ls_segment *seg, int fd)
+{
+	int rc = ls_sys_fallocate(fd, seg->capacity);
+	for (uint64_t off = 0; !rc && off < seg->capacity;
+	     off += LS_ZERO_CHUNK_BYTES) {
+		uint64_t n = seg->capacity - off;
+		if (n > LS_ZERO_CHUNK_BYTES)
+			n = LS_ZERO_CHUNK_BYTES;
+		rc = ls_sys_pwrite_all(fd, log->zero_buf, n, off);
+	}
+	if (!rc) {
+		uint8_t page[LS_HEADER_BYTES];
+		header_encode(seg, page);
+		rc = ls_sys_pwrite_all(fd, page, sizeof(page), 0);
+	}
+	if (!rc)
+		rc = ls_sys_fdatasync(fd);
+	return rc;
+}
+
+/*
+ * Create segment first_seq for a first entry at first_time, complete and
+ * durable under its final name, open for writing (seg->fd) and with an
+ * empty in-memory index. Runs on the appender that rolls over.
+ */
+int ls_segment_create(logstore_log *log, uint64_t first_seq,
+		      int64_t first_time, struct ls_segment **out)
+{
+	struct ls_segment *seg = segment_alloc(log, first_seq);
+	if (!seg)
+		return ls_error(-ENOMEM, "out of memory");
+	seg->salt = random_salt();
+	seg->first_time = first_time;
+	seg->capacity = log->opts.segment_bytes_max;
+	seg->index_offset = ls_index_offset(seg->capacity);
+	seg->index_capacity = ls_index_capacity(seg->capacity);
+	seg->last_seq = first_seq - 1;
+	seg->last_time = first_time;
+	seg->index = calloc(seg->index_capacity, sizeof(*seg->index));
+	atomic_init(&seg->end, LS_HEADER_BYTES);
+	int rc = seg->index ? 0 : -ENOMEM;
+	if (rc)
+		goto err_free;
+
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", seg->path);
+	int fd = ls_sys_open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		rc = fd;
+		goto err_free;
+	}
+	rc = segment_fill(log, seg, fd);
+	if (rc)
+		goto err_unlink;
+	rc = ls_sys_rename(tmp, seg->path);
+	if (rc)
+		goto err_unlink;
+	/* The name is durable only once the directory is. */
+	rc = ls_sys_fsync(log->dir_fd);
+	if (rc)
+		goto err_close; /* renamed: the next open will judge it */
+	seg->fd = fd;
+	*out = seg;
+	return 0;
+
+err_unlink:
+	unlink(tmp);
+err_close:
+	close(fd);
+err_free:
+	ls_segment_unref(seg);
+	return ls_error(rc, "%s/%020" PRIu64 ".seg: creating segment: %s",
+			log->dir, first_seq, logstore_strerror(rc));
+}
+
+/* ---- load ---- */
+
+static int header_decode(struct ls_segment *seg, const uint8_t *page,
+			 uint64_t file_bytes)
+{
+	if (memcmp(page, ls_segment_magic, 8) != 0)
+		return ls_error(LOGSTORE_ECORRUPT, "segment %s: bad magic",
+				seg->name);
+	if (ls_get_u32(page + 60) != ls_crc32c(0, page, 60))
+		return ls_error(LOGSTORE_ECORRUPT,
+				"segment %s: header checksum mismatch",
+				seg->name);
+	if (ls_get_u32(page + 8) != LS_FORMAT_VERSION)
+		return ls_error(LOGSTORE_EFORMAT,
+				"segment %s: format version %u, expected %u",
+				seg->name, ls_get_u32(page + 8),
+				LS_FORMAT_VERSION);
+	seg->salt = ls_get_u32(page + 16);
+	seg->first_time = (int64_t)ls_get_u64(page + 32);
+	seg->capacity = ls_get_u64(page + 40);
+	seg->index_offset = ls_get_u64(page + 48);
+	seg->index_capacity = ls_get_u32(page + 56);
+	bool ok = ls_get_u32(page + 12) == LS_HEADER_BYTES &&
+		  ls_get_u64(page + 24) == seg->first_seq &&
+		  seg->capacity >= LOGSTORE_SEGMENT_BYTES_MIN &&
+		  seg->capacity <= LOGSTORE_SEGMENT_BYTES_MAX &&
+		  seg->capacity % LS_PAGE_BYTES == 0 &&
+		  seg->index_offset == ls_index_offset(seg->capacity) &&
+		  seg->index_capacity == ls_index_capacity(seg->capacity);
+	if (!ok)
+		return ls_error(LOGSTORE_ECORRUPT,
+				"segment %s: header fields inconsistent",
+				seg->name);
+	if (file_bytes < seg->capacity)
+		return ls_error(LOGSTORE_ECORRUPT,
+				"segment %s: truncated to %" PRIu64
+				" bytes, header says %" PRIu64,
+				seg->name, file_bytes, seg->capacity);
+	return 0;
+}
+
+/* Apply a valid seal; an invalid one is ignored (the segment is scanned). */
+static void seal_decode(struct ls_segment *seg, const uint8_t *s)
+{
+	if (memcmp(s, ls_seal_magic, 8) != 0 ||
+	    ls_get_u32(s + 60) != ls_crc32c(0, s, 60) ||
+	    ls_get_u32(s + 8) != seg->salt)
+		return;
+	uint64_t count = ls_get_u64(s + 32);
+	uint64_t last_seq = ls_get_u64(s + 16);
+	uint64_t data_end = ls_get_u64(s + 40);
+	uint32_t index_count = ls_get_u32(s + 12);
+	bool ok = count > 0 && last_seq == seg->first_seq + count - 1 &&
+		  data_end >= LS_HEADER_BYTES + LS_RECORD_HEADER_BYTES &&
+		  data_end <= seg->index_offset &&
+		  data_end % LS_RECORD_ALIGN == 0 &&
+		  index_count <= seg->index_capacity;
+	if (!ok)
+		return;
+	seg->last_seq = last_seq;
+	seg->last_time = (int64_t)ls_get_u64(s + 24);
+	seg->entry_count = count;
+	seg->disk_index_count = index_count;
+	seg->disk_index_crc = ls_get_u32(s + 48);
+	atomic_store(&seg->end, data_end);
+	atomic_store(&seg->sealed, true);
+}
+
+/*
+ * Load a segment from its header page (and seal): no record is read.
+ * Returns 0, LOGSTORE_ECORRUPT, LOGSTORE_EFORMAT or -errno.
+ */
+int ls_segment_load(logstore_log *log, const char *name,
+		    struct ls_segment **out)
+{
+	uint64_t first_seq;
+	if (!ls_segment_name_parse(name, &first_seq))
+		return -EINVAL;
+	struct ls_segment *seg = segment_alloc(log, first_seq);
+	if (!seg)
+		return ls_error(-ENOMEM, "out of memory");
+	int rc = 0;
+	int fd = ls_sys_open(seg->path, O_RDONLY, 0);
+	if (fd < 0) {
+		rc = ls_error(fd, "segment %s: open: %s", name, strerror(-fd));
+		goto err_free;
+	}
+	uint8_t page[LS_HEADER_BYTES];
+	struct stat st;
+	ssize_t n = pread(fd, page, sizeof(page), 0);
+	if (fstat(fd, &st) < 0 || n < 0)
+		rc = ls_error(-errno, "segment %s: read: %s", name,
+			      strerror(errno));
+	else if (n < (ssize_t)sizeof(page))
+		rc = ls_error(LOGSTORE_ECORRUPT,
+			      "segment %s: shorter than its header", name);
+	close(fd);
+	if (!rc)
+		rc = header_decode(seg, page, (uint64_t)st.st_size);
+	if (rc)
+		goto err_free;
+	seg->last_seq = first_seq - 1;
+	seg->last_time = seg->first_time;
+	atomic_init(&seg->end, LS_HEADER_BYTES);
+	seal_decode(seg, page + LS_SEAL_OFFSET);
+	*out = seg;
+	return 0;
+
+err_free:
+	ls_segment_unref(seg);
+	return rc;
+}
+
+/* ---- records ---- */
+
+/*
+ * Check the record at off against format.h's validity rules, reading
+ * nothing at or past limit. prev_time is ignored for the segment's first
+ * record, whose time must equal the header's.
+ * Returns 0 and fills rec, or a negative reason (see record_reason()).
+ */
+int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
+		    uint64_t expect_seq, int64_t prev_time,
+		    struct ls_record *rec)
+{
+	if (off % LS_RECORD_ALIGN || off < LS_HEADER_BYTES ||
+	    limit > seg->index_offset || off + LS_RECORD_HEADER_BYTES > limit)
+		return -1;
+	const uint8_t *p = seg->map + off;
+	uint32_t lf = ls_get_u32(p + 4);
+	uint32_t len = lf & LS_RECORD_LENGTH_MASK;
+	if (len > limit - off - LS_RECORD_HEADER_BYTES)
+		return -2;
+	if (ls_get_u32(p + 24) != seg->salt || ls_get_u32(p + 28) != 0)
+		return -3;
+	uint64_t seq = ls_get_u64(p + 8);
+	int64_t time = (int64_t)ls_get_u64(p + 16);
+	if (seq != expect_seq)
+		return -4;
+	if (off == LS_HEADER_BYTES ? time != seg->first_time
+				   : time <= prev_time)
+		return -5;
+	if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len) !=
+	    ls_get_u32(p))
+		return -6;
+	rec->seq = seq;
+	rec->time = time;
+	rec->data = p + LS_RECORD_HEADER_BYTES;
+	rec->len = len;
+	rec->batch_more = (lf & LS_RECORD_BATCH_MORE) != 0;
+	rec->bytes = ls_record_bytes(len);
+	return 0;
+}
+
+/* Add index entries for the committed records in [from, to). */
+static void index_committed(struct ls_segment *seg, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		const uint8_t *p = seg->map + from;
+		uint32_t len = ls_get_u32(p + 4) & LS_RECORD_LENGTH_MASK;
+		ls_segment_index_add(seg, from, ls_get_u64(p + 8),
+				     (int64_t)ls_get_u64(p + 16));
+		from += ls_record_bytes(len);
+	}
+}
+
+/*
+ * Walk valid records from offset from (the record after prev_seq /
+ * prev_time) and report the last committed one: records of a batch whose
+ * last record is missing or invalid do not count. The segment is mapped.
+ * With build_index, committed records are added to the in-memory index.
+ */
+void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
+		     int64_t prev_time, bool build_index, struct ls_scan *st)
+{
+	st->end = from;
+	st->last_seq = prev_seq;
+	st->last_time = prev_time;
+	st->last_off = seg->last_off;
+	st->count = 0;
+	uint64_t off = from, seq = prev_seq, pending = 0;
+	int64_t time = prev_time;
+	struct ls_record r;
+	while (ls_record_check(seg, off, seg->index_offset, seq + 1, time,
+			       &r) == 0) {
+		uint64_t rec_off = off;
+		off += r.bytes;
+		seq = r.seq;
+		time = r.time;
+		pending++;
+		if (r.batch_more)
+			continue;
+		if (build_index)
+			index_committed(seg, st->end, off);
+		st->end = off;
+		st->last_seq = seq;
+		st->last_time = time;
+		st->last_off = rec_off;
+		st->count += pending;
+		pending = 0;
+	}
+}
+
+/*
+ * The end of the bytes after from that are not zero: a torn tail. Looks
+ * until a run of zero bytes at least zero_run long, or the index region.
+ * Returns from when everything after it is zero.
+ */
+uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from,
+				 uint64_t zero_run)
+{
+	uint64_t last = from;
+	for (uint64_t off = from; off < seg->index_offset; off += 8) {
+		if (off - last >= zero_run)
+			break;
+		if (ls_get_u64(seg->map + off) != 0)
+			last = off + 8;
+	}
+	return last;
+}
+
+/* ---- seal ---- */
+
+static void seal_encode(const struct ls_segment *seg, uint32_t index_crc,
+			uint8_t *s)
+{
+	memset(s, 0, sizeof(struct ls_seal));
+	memcpy(s, ls_seal_magic, 8);
+	ls_put_u32(s + 8, seg->salt);
+	ls_put_u32(s + 12, atomic_load(&seg->index_count));
+	ls_put_u64(s + 16, seg->last_seq);
+	ls_put_u64(s + 24, (uint64_t)seg->last_time);
+	ls_put_u64(s + 32, seg->entry_count);
+	ls_put_u64(s + 40, atomic_load(&seg->end));
+	ls_put_u32(s + 48, index_crc);
+	ls_put_u32(s + 60, ls_crc32c(0, s, 60));
+}
+
+/*
+ * Write the in-memory index and the seal, then fdatasync, so that open
+ * can skip scanning this segment. All records are durable already. Runs
+ * on the rolling appender with the writer's fd; the index stays in memory
+ * until the seal is durable.
+ */
+int ls_segment_seal(logstore_log *log, struct ls_segment *seg)
+{
+	uint32_t count = atomic_load(&seg->index_count);
+	size_t bytes = (size_t)count * LS_INDEX_ENTRY_BYTES;
+	uint32_t crc = ls_crc32c(0, seg->index, bytes);
+	uint8_t s[sizeof(struct ls_seal)];
+	seal_encode(seg, crc, s);
+	int rc = 0;
+	if (bytes)
+		rc = ls_sys_pwrite_all(seg->fd, seg->index, bytes,
+				       seg->index_offset);
+	if (!rc)
+		rc = ls_sys_pwrite_all(seg->fd, s, sizeof(s), LS_SEAL_OFFSET);
+	if (!rc)
+		rc = ls_sys_fdatasync(seg->fd);
+	atomic_fetch_add_explicit(&log->st_fsyncs, 1, memory_order_relaxed);
+	if (rc)
+		return ls_error(rc, "segment %s: sealing: %s", seg->name,
+				strerror(-rc));
+	seg->disk_index_count = count;
+	seg->disk_index_crc = crc;
+	return 0;
+}
+
+/* ---- index ---- */
+
+/* Writer: index the record at off if it starts a new stride. */
+void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
+			  int64_t time)
+{
+	uint32_t n = atomic_load_explicit(&seg->index_count,
+					  memory_order_relaxed);
+	if (off < seg->index_next_off || n >= seg->index_capacity)
+		return;
+	struct ls_index_entry *e = &seg->index[n];
+	e->time = time;
+	e->offset = (uint32_t)off;
+	e->seq_delta = (uint32_t)(seq - seg->first_seq);
+	atomic_store_explicit(&seg->index_count, n + 1, memory_order_release);
+	seg->index_next_off = off + LS_INDEX_STRIDE;
+}
+
+/*
+ * The index entries usable for a seek: the in-memory ones, or the sealed
+ * on-disk ones once their checksum has been verified. Caller holds
+ * segs_mu and the segment is mapped. Returns the count, 0 if none.
+ */
+static uint32_t index_entries(struct ls_segment *seg,
+			      const struct ls_index_entry **out)
+{
+	if (seg->index) {
+		*out = seg->index;
+		return atomic_load_explicit(&seg->index_count,
+					    memory_order_acquire);
+	}
+	if (!atomic_load(&seg->sealed) || seg->disk_index_count == 0)
+		return 0;
+	const uint8_t *p = seg->map + seg->index_offset;
+	size_t bytes = (size_t)seg->disk_index_count * LS_INDEX_ENTRY_BYTES;
+	if (seg->disk_index_state == 0)
+		seg->disk_index_state =
+			ls_crc32c(0, p, bytes) == seg->disk_index_crc ? 1 : -1;
+	if (seg->disk_index_state < 0)
+		return 0; /* rebuilt on the fly: seeks scan from the start */
+	*out = (const struct ls_index_entry *)(const void *)p;
+	return seg->disk_index_count;
+}
+
+/*
+ * Find where a seek should start scanning in seg: the last indexed record
+ * at or before the target (by time or by seq) that lies below the
+ * committed end, checked against the record itself; else the first
+ * record. Caller holds segs_mu; seg is mapped.
+ */
+void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
+			   uint64_t seq, uint64_t *off, uint64_t *start_seq)
+{
+	*off = LS_HEADER_BYTES;
+	*start_seq = seg->first_seq;
+	const struct ls_index_entry *ix = NULL;
+	uint32_t n = index_entries(seg, &ix);
+	uint64_t end = atomic_load_explicit(&seg->end, memory_order_acquire);
+	uint32_t lo = 0, hi = n; /* first entry past the target */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		bool before = ix[mid].offset < end &&
+			      (by_time ? ix[mid].time <= time
+				       : seg->first_seq + ix[mid].seq_delta <=
+						 seq);
+		if (before)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return;
+	const struct ls_index_entry *e = &ix[lo - 1];
+	struct ls_record r;
+	uint64_t s = seg->first_seq + e->seq_delta;
+	if (ls_record_check(seg, e->offset, end, s, INT64_MIN, &r) == 0 &&
+	    r.time == e->time) {
+		*off = e->offset;
+		*start_seq = s;
+	}
+}

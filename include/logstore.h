@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * logstore: an embeddable, memory-mapped, append-only log engine.
+ *
+ * A log is a directory of preallocated segment files. Entries carry a
+ * payload, a strictly increasing nanosecond time and a sequence number that
+ * grows by one for every entry of the log. Appends are batched and written
+ * through io_uring with one fdatasync per group of entries (group commit).
+ * Readers scan the mapped segments without copying.
+ *
+ * Conventions for every function below:
+ *  - A function whose name is an action returns 0 on success or a negative
+ *    code: -errno for operating-system failures (-EIO, -ENOSPC, ...) or one
+ *    of the LOGSTORE_E* codes, which lie in a range no errno uses.
+ *  - logstore_reader_next() returns LOGSTORE_END (a positive value, not an
+ *    error) at the end of the log.
+ *  - logstore_strerror() names every code; logstore_error_detail() gives
+ *    the detail of the last failure in the calling thread (which segment,
+ *    which offset).
+ *  - Out-parameters come last. Destroy functions accept NULL.
+ *
+ * The on-disk format is specified in engine/format.h.
+ */
+#ifndef LOGSTORE_H
+#define LOGSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LOGSTORE_BUILDING) && defined(__GNUC__)
+#define LOGSTORE_API __attribute__((visibility("default")))
+#else
+#define LOGSTORE_API
+#endif
+
+#define LOGSTORE_VERSION_MAJOR 0
+#define LOGSTORE_VERSION_MINOR 1
+#define LOGSTORE_VERSION_PATCH 0
+#define LOGSTORE_VERSION_NUMBER                                               \
+	(LOGSTORE_VERSION_MAJOR * 10000 + LOGSTORE_VERSION_MINOR * 100 +      \
+	 LOGSTORE_VERSION_PATCH)
+
+/* Codes of our own; -4095..-1 stay free for -errno. */
+#define LOGSTORE_END 1 /* end of the log: not an error */
+#define LOGSTORE_ECORRUPT (-10001) /* a checksum or structure check failed */
+#define LOGSTORE_ELOCKED (-10002)  /* another writer holds the log */
+#define LOGSTORE_EFAILED (-10003)  /* an earlier write/fsync failed: log is fail-stop */
+#define LOGSTORE_ETIME (-10004)    /* forced time not later than the last entry */
+#define LOGSTORE_ETOOBIG (-10005)  /* entry larger than a segment or batch holds */
+#define LOGSTORE_ENOTFOUND (-10006) /* no segment starts at that time */
+#define LOGSTORE_EACTIVE (-10007)  /* the active segment cannot be removed */
+#define LOGSTORE_EREADONLY (-10008) /* write call on a read-only handle */
+#define LOGSTORE_EFORMAT (-10009)  /* segment written by an unknown format version */
+
+/* Limits of the options; logstore_log_open() returns -EINVAL outside them. */
+#define LOGSTORE_SEGMENT_BYTES_MIN (16u * 1024)   /* header page + index page + data */
+#define LOGSTORE_SEGMENT_BYTES_MAX (1024u * 1024 * 1024) /* offsets fit in 32 bits */
+#define LOGSTORE_SEGMENT_BYTES_DEFAULT (64u * 1024 * 1024) /* see README "Segment size" */
+#define LOGSTORE_SEGMENT_DURATION_DEFAULT_NS (30LL * 24 * 3600 * 1000000000LL)
+#define LOGSTORE_BATCH_BYTES_MIN (4u * 1024)
+#define LOGSTORE_BATCH_BYTES_MAX (64u * 1024 * 1024)
+#define LOGSTORE_BATCH_BYTES_DEFAULT (1024u * 1024)
+#define LOGSTORE_BATCH_ENTRIES_MAX 65536 /* entries in one append_batch call */
+
+/* Durability of an append. */
+enum logstore_durability {
+	LOGSTORE_DURABILITY_DEFAULT = 0, /* per call: the log's; per log: durable */
+	LOGSTORE_DURABLE = 1,  /* returns once the entry is on disk (fdatasync) */
+	LOGSTORE_BUFFERED = 2, /* returns once in the page cache and visible to
+				* readers; durable at the next sync or close.
+				* Trades durability for speed: a power loss can
+				* lose it. */
+};
+
+typedef struct logstore_log logstore_log;
+typedef struct logstore_reader logstore_reader;
+
+struct logstore_options {
+	uint64_t segment_bytes_max;  /* size of each segment file; 0 = default */
+	int64_t segment_duration_ns; /* roll over past first time + this; 0 = 30 days */
+	uint32_t batch_bytes_max;    /* bytes per group-commit batch; 0 = 1 MiB.
+				      * Also bounds one entry (and one batch call) */
+	int durability;              /* enum logstore_durability; 0 = durable */
+	bool read_only;              /* no lock, no writes: a reader of the log */
+	int64_t (*clock_ns)(void *clock_ctx); /* test hook; NULL = CLOCK_REALTIME */
+	void *clock_ctx;             /* passed to clock_ns */
+};
+
+/* An entry as a reader sees it. */
+struct logstore_entry {
+	uint64_t seq;     /* sequence number, +1 per entry across the log */
+	int64_t time_ns;  /* nanoseconds since the Unix epoch, UTC */
+	const void *data; /* payload; lifetime: see the function that filled it */
+	size_t len;       /* payload bytes */
+};
+
+/* One entry of logstore_log_append_batch(). */
+struct logstore_batch_entry {
+	const void *data; /* in: payload */
+	size_t len;       /* in: payload bytes */
+	int64_t time_ns;  /* in: 0 = automatic, > 0 = forced; out: the time */
+	uint64_t seq;     /* out: the sequence number */
+};
+
+enum logstore_start_kind {
+	LOGSTORE_START_OLDEST = 0, /* the oldest entry still in the log */
+	LOGSTORE_START_TIME = 1,   /* the first entry with time >= time_ns */
+	LOGSTORE_START_SEQ = 2,    /* the first entry with seq >= seq */
+};
+
+struct logstore_start {
+	int kind;        /* enum logstore_start_kind */
+	int64_t time_ns; /* for LOGSTORE_START_TIME */
+	uint64_t seq;    /* for LOGSTORE_START_SEQ */
+};
+
+struct logstore_segment_info {
+	char name[32];         /* file name inside the log directory */
+	int64_t first_time_ns; /* identifies the segment in the API */
+	int64_t last_time_ns;  /* time of its newest entry (first if empty) */
+	uint64_t first_seq;    /* sequence number of its first entry */
+	uint64_t last_seq;     /* of its newest entry; first_seq - 1 if empty */
+	uint64_t entries;      /* number of entries */
+	uint64_t bytes;        /* bytes of records (headers, payloads, padding) */
+	uint64_t file_bytes;   /* size of the preallocated file */
+	bool active;           /* the segment appends go to */
+};
+
+struct logstore_stats {
+	uint64_t entries_appended;   /* since open */
+	uint64_t bytes_appended;     /* payload bytes since open */
+	uint64_t batches_written;    /* group-commit writes */
+	uint64_t fsyncs;             /* fdatasyncs issued */
+	uint64_t segments_created;   /* rollovers since open */
+	uint64_t segments_removed;   /* by remove/retention since open */
+	uint64_t recovery_bytes_dropped; /* torn tail cut at open */
+	uint64_t last_seq;           /* newest visible entry; 0 if none */
+	uint64_t durable_seq;        /* newest entry known durable */
+	int failed;                  /* 0, or the error that made the log fail */
+};
+
+/* Library version at run time (LOGSTORE_VERSION_NUMBER of the build). */
+LOGSTORE_API unsigned logstore_version(void);
+
+/*
+ * Name a return code: LOGSTORE_E*, LOGSTORE_END or -errno.
+ * Returns a static string. Thread-safe.
+ */
+LOGSTORE_API const char *logstore_strerror(int code);
+
+/*
+ * Detail of the last failure in the calling thread, e.g. "segment
+ * 00000000000000000001.seg offset 8192: record checksum mismatch".
+ * Returns a thread-local string, valid until the next logstore call in
+ * this thread; "" when there is none.
+ */
+LOGSTORE_API const char *logstore_error_detail(void);
+
+/* Set every option to its default (all zero). */
+LOGSTORE_API void logstore_options_init(struct logstore_options *opts);
+
+/*
+ * Open (and create if missing) the log in directory dir.
+ * opts: NULL for defaults; copied, the caller keeps ownership.
+ * out: the handle.
+ * A writer takes the log's lock and recovers the tail: a torn or partly
+ * written tail of the last segment is cut (its size is in
+ * logstore_log_stats().recovery_bytes_dropped) and zeroed on disk.
+ * A read-only open takes no lock and recovers nothing.
+ * Returns 0, -EINVAL (bad option), LOGSTORE_ELOCKED (another writer, in this
+ * or another process), LOGSTORE_ECORRUPT (corruption before the tail),
+ * LOGSTORE_EFORMAT, -ENOENT (read-only and no such directory), -ENOSYS or
+ * -EPERM (no io_uring), or another -errno.
+ * Thread-safe.
+ */
+LOGSTORE_API int logstore_log_open(const char *dir,
+				   const struct logstore_options *opts,
+				   logstore_log **out);
+
+/*
+ * Make everything appended durable (unless the log failed), stop the
+ * compactor, and free the handle. Readers must be closed first.
+ * Returns 0 or the error of the final sync; the handle is freed anyway.
+ * NULL is accepted. Not thread-safe with other calls on the same log.
+ */
+LOGSTORE_API int logstore_log_close(logstore_log *log);
+
+/*
+ * Append one entry with the automatic time: the clock, or the last
+ * entry's time + 1 ns when the clock stalls or goes backwards (also
+ * across reopen).
+ * durability: enum logstore_durability; DEFAULT takes the log's.
+ * out: seq and time_ns (either may be NULL).
+ * Returns 0, LOGSTORE_ETOOBIG, LOGSTORE_EFAILED, LOGSTORE_EREADONLY, or
+ * -errno from creating a segment.
+ * Thread-safe: concurrent callers share batches and fsyncs.
+ */
+LOGSTORE_API int logstore_log_append(logstore_log *log, const void *data,
+				     size_t len, int durability, uint64_t *seq,
+				     int64_t *time_ns);
+
+/*
+ * Append one entry with a caller-forced time, which must be > 0 and later
+ * than the last entry's time; otherwise LOGSTORE_ETIME (or -EINVAL for
+ * time_ns <= 0) and nothing is written. Otherwise as logstore_log_append.
+ */
+LOGSTORE_API int logstore_log_append_at(logstore_log *log, int64_t time_ns,
+					const void *data, size_t len,
+					int durability, uint64_t *seq);
+
+/*
+ * Append count entries atomically: after a crash either all or none of
+ * them are in the log, and readers see all of them at once. They land in
+ * one segment with consecutive sequence numbers.
+ * entries: time_ns 0 means automatic; forced times must increase. On
+ * success each entry's seq and time_ns are filled in.
+ * Returns 0, -EINVAL (count 0 or > LOGSTORE_BATCH_ENTRIES_MAX),
+ * LOGSTORE_ETIME, LOGSTORE_ETOOBIG (the batch exceeds batch_bytes_max or a
+ * segment), LOGSTORE_EFAILED, LOGSTORE_EREADONLY, -errno. Nothing is
+ * written on error. Thread-safe.
+ */
+LOGSTORE_API int logstore_log_append_batch(logstore_log *log,
+					   struct logstore_batch_entry *entries,
+					   size_t count, int durability);
+
+/*
+ * Make every entry appended so far durable.
+ * Returns 0, LOGSTORE_EFAILED, LOGSTORE_EREADONLY. Thread-safe.
+ */
+LOGSTORE_API int logstore_log_sync(logstore_log *log);
+
+/*
+ * The newest entry, without scanning the log. Its payload is copied into
+ * buf (at most cap bytes; entry->len is the full length) and entry->data
+ * points to buf.
+ * Returns 0, LOGSTORE_END for an empty log, LOGSTORE_ECORRUPT. Thread-safe.
+ */
+LOGSTORE_API int logstore_log_last_entry(logstore_log *log,
+					 struct logstore_entry *entry,
+					 void *buf, size_t cap);
+
+/*
+ * List the segments, oldest first. Fills min(cap, n) infos and sets
+ * *count = n (call with cap 0 to size the array).
+ * Returns 0. Thread-safe.
+ */
+LOGSTORE_API int logstore_log_segments(logstore_log *log,
+				       struct logstore_segment_info *infos,
+				       size_t cap, size_t *count);
+
+/*
+ * Remove the segment whose first entry has time first_time_ns.
+ * Returns 0, LOGSTORE_ENOTFOUND, LOGSTORE_EACTIVE, LOGSTORE_EREADONLY,
+ * -errno from unlink. Readers inside the segment read on to its end.
+ * Thread-safe.
+ */
+LOGSTORE_API int logstore_log_remove_segment(logstore_log *log,
+					     int64_t first_time_ns);
+
+/*
+ * Retention: remove every sealed segment whose newest entry is older than
+ * cutoff_ns (time < cutoff_ns). The active segment is never removed, so
+ * no entry inside the window is ever deleted.
+ * out: removed (may be NULL) the number of segments removed.
+ * Returns 0, LOGSTORE_EREADONLY, -errno. Thread-safe.
+ */
+LOGSTORE_API int logstore_log_remove_older_than(logstore_log *log,
+						int64_t cutoff_ns,
+						size_t *removed);
+
+/*
+ * Start a background thread that every interval_ns removes the segments
+ * whose newest entry is older than (clock - retention_ns).
+ * Returns 0, -EINVAL, -EALREADY (already running), LOGSTORE_EREADONLY,
+ * -errno from thread creation. Thread-safe.
+ */
+LOGSTORE_API int logstore_compactor_start(logstore_log *log,
+					  int64_t interval_ns,
+					  int64_t retention_ns);
+
+/* Stop and join the compaction thread. Returns 0 or -ENOENT if none. */
+LOGSTORE_API int logstore_compactor_stop(logstore_log *log);
+
+/* Figures since open. Thread-safe. */
+LOGSTORE_API void logstore_log_stats(logstore_log *log,
+				     struct logstore_stats *stats);
+
+/*
+ * Open a reader positioned by start (NULL = oldest entry).
+ * Entries appended later are read too: at the end the reader returns
+ * LOGSTORE_END and a later call sees new entries.
+ * Returns 0, -EINVAL, -ENOMEM, LOGSTORE_ECORRUPT.
+ * Thread-safe with respect to the log; one reader is used by one thread
+ * at a time. The reader must be closed before the log.
+ */
+LOGSTORE_API int logstore_reader_open(logstore_log *log,
+				      const struct logstore_start *start,
+				      logstore_reader **out);
+
+/*
+ * Read the next entry. Verifies the record's checksum.
+ * out: *entry points into the read-only mapping of the segment: no copy.
+ * The memory belongs to the log; it stays valid until the next call on
+ * this reader or logstore_reader_close(), even if the segment is removed
+ * meanwhile. The caller must not write to it.
+ * Returns 0, LOGSTORE_END (nothing more yet), LOGSTORE_ECORRUPT (the
+ * committed data fails its checks; wrong bytes are never returned),
+ * -errno from mapping a segment.
+ */
+LOGSTORE_API int logstore_reader_next(logstore_reader *reader,
+				      struct logstore_entry *entry);
+
+/* Close the reader. NULL is accepted. */
+LOGSTORE_API void logstore_reader_close(logstore_reader *reader);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LOGSTORE_H */
