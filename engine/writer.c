@@ -435,7 +435,12 @@ static int reserve(logstore_log *log, struct logstore_batch_entry *e,
 			return ls_error(LOGSTORE_EFAILED,
 					"%s: log failed: %s", log->dir,
 					logstore_strerror(log->failed));
-		bool busy = log->leader_busy || log->rolling;
+		if (log->rolling) {
+			/* The fill batch is about to move to a new segment. */
+			pthread_cond_wait(&log->cond, &log->mu);
+			continue;
+		}
+		bool busy = log->leader_busy;
 		if (log->fill->len + bytes > log->opts.batch_bytes_max) {
 			if (busy)
 				pthread_cond_wait(&log->cond, &log->mu);
