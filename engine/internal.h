@@ -180,6 +180,8 @@ struct ls_scan {
 	int64_t last_time;
 	uint64_t last_off;
 	uint64_t count;     /* committed records scanned */
+	uint64_t bad_off;   /* where the first invalid record starts */
+	uint64_t bad_seq;   /* the seq expected there */
 };
 
 /* error.c */
@@ -208,6 +210,8 @@ void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
 			  int64_t time);
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 			   uint64_t seq, uint64_t *off, uint64_t *start_seq);
+bool ls_segment_valid_after(const struct ls_segment *seg,
+			    const struct ls_scan *st);
 uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from,
 				 uint64_t zero_run);
 

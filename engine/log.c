@@ -192,8 +192,13 @@ static int load_new_segments(logstore_log *log)
 	return rc;
 }
 
-/* Make an unsealed segment's end final by scanning it. segs_mu held. */
-static int finalize_by_scan(struct ls_segment *seg)
+/*
+ * Bring an unsealed segment's end up to date by scanning it. segs_mu held.
+ * strict: the segment is complete (a newer one exists, so all of its
+ * records were durable before that one was created): anything but zeros
+ * after its last valid record is corruption, not a torn tail.
+ */
+static int finalize_by_scan(struct ls_segment *seg, bool strict)
 {
 	int rc = ls_segment_map(seg);
 	if (rc)
@@ -208,6 +213,12 @@ static int finalize_by_scan(struct ls_segment *seg)
 	seg->last_off = st.last_off;
 	seg->entry_count += st.count;
 	atomic_store(&seg->end, st.end);
+	if (strict && ls_segment_nonzero_tail(seg, st.end, LS_PAGE_BYTES) > st.end)
+		return ls_error(LOGSTORE_ECORRUPT,
+				"segment %s offset %" PRIu64
+				": invalid record (expected seq %" PRIu64
+				") in a segment that is not the last",
+				seg->name, st.bad_off, st.bad_seq);
 	return 0;
 }
 
@@ -217,7 +228,7 @@ static int check_sealed_prefix(logstore_log *log)
 	for (size_t i = 0; i + 1 < log->nsegs; i++) {
 		struct ls_segment *seg = log->segs[i];
 		if (!atomic_load(&seg->sealed)) {
-			int rc = finalize_by_scan(seg);
+			int rc = finalize_by_scan(seg, true);
 			if (rc)
 				return rc;
 			atomic_store(&seg->sealed, true);
@@ -352,7 +363,7 @@ static int refresh_last(logstore_log *log, bool live,
 		}
 		return 0;
 	}
-	return finalize_by_scan(last);
+	return finalize_by_scan(last, false);
 }
 
 /*
@@ -376,7 +387,7 @@ int ls_log_refresh(logstore_log *log)
 		struct ls_segment *seg = log->segs[i];
 		if (atomic_load(&seg->sealed))
 			continue;
-		rc = finalize_by_scan(seg);
+		rc = finalize_by_scan(seg, true);
 		atomic_store(&seg->sealed, rc == 0);
 	}
 	if (!rc && log->nsegs)
@@ -420,6 +431,13 @@ static int recover_last(logstore_log *log)
 	struct ls_scan st;
 	ls_segment_scan(seg, LS_HEADER_BYTES, seg->first_seq - 1, INT64_MIN,
 			true, &st);
+	if (ls_segment_valid_after(seg, &st))
+		return ls_error(LOGSTORE_ECORRUPT,
+				"segment %s offset %" PRIu64
+				": invalid record (seq %" PRIu64
+				") followed by valid ones: corruption before "
+				"the tail",
+				seg->name, st.bad_off, st.bad_seq);
 	uint64_t zero_run = 2ull * log->opts.batch_bytes_max;
 	if (zero_run < LS_TAIL_ZERO_RUN_MIN)
 		zero_run = LS_TAIL_ZERO_RUN_MIN;

@@ -433,6 +433,27 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 		st->count += pending;
 		pending = 0;
 	}
+	st->bad_off = off;
+	st->bad_seq = seq + 1;
+}
+
+/*
+ * After a scan stopped at an invalid record: does a valid record follow
+ * it? A torn tail ends the records; a damaged record followed by valid
+ * ones is corruption before the tail, which must not be cut silently.
+ */
+bool ls_segment_valid_after(const struct ls_segment *seg,
+			    const struct ls_scan *st)
+{
+	uint64_t off = st->bad_off;
+	if (off + LS_RECORD_HEADER_BYTES > seg->index_offset)
+		return false;
+	uint32_t len = ls_get_u32(seg->map + off + 4) & LS_RECORD_LENGTH_MASK;
+	uint64_t next = off + ls_record_bytes(len);
+	struct ls_record r;
+	return next > off && next < seg->index_offset &&
+	       ls_record_check(seg, next, seg->index_offset, st->bad_seq + 1,
+			       INT64_MIN, &r) == 0;
 }
 
 /*
