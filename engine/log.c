@@ -387,6 +387,13 @@ int ls_log_refresh(logstore_log *log)
 		struct ls_segment *seg = log->segs[i];
 		if (atomic_load(&seg->sealed))
 			continue;
+		/*
+		 * Listed after the watermark was read: the writer may have
+		 * moved on meanwhile and still be writing it. The next
+		 * refresh decides.
+		 */
+		if (have && seg->first_seq >= v.active_first_seq)
+			continue;
 		rc = finalize_by_scan(seg, true);
 		atomic_store(&seg->sealed, rc == 0);
 	}
