@@ -1,0 +1,1070 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Benchmarks of logstore, each beside the raw baseline it is judged against,
+ * measured in the same run on the same file system (see bench/README.md and
+ * /work/shared/MEASURED.md for the machine's physical limits).
+ *
+ *   BM_Baseline_PwriteFdatasync  vs BM_Logstore_DurableAppend (1, 16 threads)
+ *   BM_Baseline_BufferedPwrite   vs BM_Logstore_BufferedAppend
+ *   BM_Baseline_Memcpy           vs BM_Logstore_Scan
+ *   BM_Baseline_MmapScan         vs BM_Logstore_Scan
+ *   BM_Baseline_SeekTime         vs BM_Logstore_SeekTime
+ *
+ * Every benchmark works in a fresh directory under one mkdtemp'd root
+ * (/tmp/logstore-bench-XXXXXX, or $LOGSTORE_BENCH_DIR/...), removed at the
+ * end of the run. The logs that the scan and seek benchmarks read are
+ * written once, lazily, outside the timed loops.
+ *
+ * Multi-threaded benchmarks: google-benchmark runs the function once per
+ * thread. Thread 0 sets the shared state up before the loop; every thread
+ * waits at a barrier when it enters the loop and again when it leaves it,
+ * so thread 0 tears down after the loop once all threads are done. A thread
+ * must not break out of the loop (the others would wait at the barrier
+ * forever), so a failure is recorded in the shared state, the remaining
+ * iterations do nothing, and thread 0 reports it with SkipWithError().
+ * Other threads touch shared state only inside the loop.
+ */
+#include <benchmark/benchmark.h>
+
+#include "logstore.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace
+{
+
+constexpr size_t kMiB = 1024 * 1024;
+constexpr int kManyThreads = 16;
+constexpr double kMinTime = 0.5;		// seconds per measured run
+constexpr int kRepetitions = 3;			// medians of three
+constexpr uint64_t kScanEntriesSmall = 1000000; // 100 B entries
+constexpr uint64_t kScanEntriesLarge = 100000;	// 4 KiB entries
+constexpr int kSeekReadEntries = 10;
+/*
+ * Buffered appends run a fixed count rather than a minimum time: both sides
+ * then put the same volume into the page cache (100 MB of payload, below
+ * the dirty-page thresholds), which the time-driven ramp-up would otherwise
+ * push to several GB and into writeback throttling.
+ */
+constexpr int64_t kBufferedEntries = 1000000;
+
+// Record bytes on disk, from engine/format.h: a 32-byte header, then the
+// payload zero-padded to a multiple of 8.
+constexpr uint64_t kRecordHeaderBytes = 32;
+constexpr uint64_t kRecordAlign = 8;
+constexpr size_t kSegmentHeaderBytes = 4096; // records start after this page
+
+uint64_t RecordBytes(uint64_t len)
+{
+	return kRecordHeaderBytes +
+	       (len + kRecordAlign - 1) / kRecordAlign * kRecordAlign;
+}
+
+std::string g_root; // mkdtemp'd root of every benchmark directory
+
+int64_t NowNs()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+std::string MakeDir(const char *tag)
+{
+	static std::atomic<unsigned> counter{0};
+	std::string dir = g_root + "/" + tag + "-" + std::to_string(counter++);
+	if (mkdir(dir.c_str(), 0755) != 0) {
+		std::fprintf(stderr, "mkdir %s: %s\n", dir.c_str(),
+			     std::strerror(errno));
+		std::abort();
+	}
+	return dir;
+}
+
+int RemoveOne(const char *path, const struct stat *, int, struct FTW *)
+{
+	if (remove(path) != 0)
+		std::fprintf(stderr, "remove %s: %s\n", path,
+			     std::strerror(errno));
+	return 0;
+}
+
+void RemoveTree(const std::string &dir)
+{
+	if (!dir.empty())
+		nftw(dir.c_str(), RemoveOne, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+std::string LogstoreError(const char *what, int rc)
+{
+	std::string text = std::string(what) + ": " + logstore_strerror(rc);
+	const char *detail = logstore_error_detail();
+	if (detail != nullptr && detail[0] != '\0')
+		text += std::string(" (") + detail + ")";
+	return text;
+}
+
+std::string ErrnoError(const char *what, int err)
+{
+	return std::string(what) + ": " + std::strerror(err);
+}
+
+// The first failure of a run, shared by its threads.
+class Failure
+{
+      public:
+	void Reset()
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		failed_.store(false, std::memory_order_relaxed);
+		text_.clear();
+	}
+	bool failed() const
+	{
+		return failed_.load(std::memory_order_relaxed);
+	}
+	void Set(const std::string &text)
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		if (!failed_.load(std::memory_order_relaxed)) {
+			text_ = text;
+			failed_.store(true, std::memory_order_relaxed);
+		}
+	}
+	// In thread 0 after the loop: reports the failure; true if there was
+	// one.
+	bool Report(benchmark::State &state)
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		if (!failed_.load(std::memory_order_relaxed))
+			return false;
+		std::fprintf(stderr, "error: %s\n", text_.c_str());
+		state.SkipWithError(text_.c_str());
+		return true;
+	}
+
+      private:
+	std::atomic<bool> failed_{false};
+	std::mutex mu_;
+	std::string text_;
+};
+
+/*
+ * Per-call latencies: one preallocated, pre-touched slot per thread and
+ * iteration, so that recording costs one store. Thread 0 merges them after
+ * the loop and reports p50/p99 in microseconds.
+ */
+class Latencies
+{
+      public:
+	void Prepare(int threads, int64_t iterations)
+	{
+		slots_.assign(size_t(threads),
+			      std::vector<int64_t>(size_t(iterations), 0));
+	}
+	int64_t *Slot(int thread)
+	{
+		return slots_[size_t(thread)].data();
+	}
+	void Report(benchmark::State &state)
+	{
+		std::vector<int64_t> all;
+		for (const auto &slot : slots_)
+			all.insert(all.end(), slot.begin(), slot.end());
+		if (all.empty())
+			return;
+		std::sort(all.begin(), all.end());
+		auto at = [&](double q) {
+			return double(all[size_t(q * double(all.size() - 1))]) /
+			       1e3;
+		};
+		state.counters["p50_us"] = at(0.50);
+		state.counters["p99_us"] = at(0.99);
+		slots_.clear();
+	}
+
+      private:
+	std::vector<std::vector<int64_t>> slots_;
+};
+
+std::vector<char> Payload(size_t len, int seed)
+{
+	std::vector<char> buf(len);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = char('a' + (seed + int(i)) % 26);
+	return buf;
+}
+
+// Writes zeros over [0, bytes) in 1 MiB writes and makes them durable, as
+// logstore does for its segments before appending into them.
+int ZeroFill(int fd, uint64_t bytes)
+{
+	std::vector<char> zeros(kMiB, 0);
+	for (uint64_t off = 0; off < bytes; off += kMiB) {
+		if (pwrite(fd, zeros.data(), kMiB, off_t(off)) != ssize_t(kMiB))
+			return errno ? errno : EIO;
+	}
+	if (fdatasync(fd) != 0)
+		return errno;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Durable appends                                                         */
+/* ---------------------------------------------------------------------- */
+
+struct DurableShared {
+	int fd = -1;			      // baseline file
+	std::atomic<uint64_t> next_offset{0}; // baseline: next entry's offset
+	logstore_log *log = nullptr;	      // engine
+	std::string dir;
+	Failure failure;
+	Latencies latencies;
+};
+
+DurableShared g_durable;
+
+/*
+ * Baseline: each iteration writes one entry at the next offset of one shared,
+ * zero-filled file and fdatasyncs it, which is what a durable append costs
+ * without group commit (the kernel still merges concurrent flushes).
+ */
+void BM_Baseline_PwriteFdatasync(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	const int thread = state.thread_index();
+	DurableShared &sh = g_durable;
+
+	if (thread == 0) {
+		sh.failure.Reset();
+		sh.dir = MakeDir("pwrite");
+		std::string path = sh.dir + "/data";
+		sh.fd = open(path.c_str(),
+			     O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (sh.fd < 0) {
+			sh.failure.Set(ErrnoError("open", errno));
+		} else {
+			uint64_t bytes = uint64_t(len) *
+					 uint64_t(state.max_iterations) *
+					 uint64_t(state.threads());
+			bytes = (bytes / kMiB + 1) * kMiB;
+			int err = ZeroFill(sh.fd, bytes);
+			if (err != 0)
+				sh.failure.Set(ErrnoError("zero-fill", err));
+		}
+		sh.next_offset.store(0);
+		sh.latencies.Prepare(state.threads(),
+				     int64_t(state.max_iterations));
+	}
+	std::vector<char> entry = Payload(len, thread);
+	int64_t *latency = nullptr;
+	size_t i = 0;
+
+	for (auto _ : state) {
+		if (latency == nullptr)
+			latency = sh.latencies.Slot(thread);
+		if (sh.failure.failed())
+			continue;
+		int64_t start = NowNs();
+		uint64_t off =
+		    sh.next_offset.fetch_add(len, std::memory_order_relaxed);
+		if (pwrite(sh.fd, entry.data(), len, off_t(off)) !=
+		    ssize_t(len)) {
+			sh.failure.Set(ErrnoError("pwrite", errno));
+			continue;
+		}
+		if (fdatasync(sh.fd) != 0) {
+			sh.failure.Set(ErrnoError("fdatasync", errno));
+			continue;
+		}
+		latency[i++] = NowNs() - start;
+	}
+
+	state.SetItemsProcessed(int64_t(state.iterations()));
+	state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(len));
+	if (thread == 0) {
+		if (!sh.failure.Report(state))
+			sh.latencies.Report(state);
+		if (sh.fd >= 0)
+			close(sh.fd);
+		sh.fd = -1;
+		RemoveTree(sh.dir);
+	}
+}
+
+/*
+ * Engine: logstore_log_append(LOGSTORE_DURABLE) into one log shared by all
+ * threads; every call returns once its entry is on disk.
+ */
+void BM_Logstore_DurableAppend(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	const int thread = state.thread_index();
+	DurableShared &sh = g_durable;
+
+	if (thread == 0) {
+		sh.failure.Reset();
+		sh.dir = MakeDir("durable");
+		struct logstore_options opts;
+		logstore_options_init(&opts);
+		opts.durability = LOGSTORE_DURABLE;
+		int rc = logstore_log_open(sh.dir.c_str(), &opts, &sh.log);
+		if (rc != 0) {
+			sh.log = nullptr;
+			sh.failure.Set(LogstoreError("logstore_log_open", rc));
+		} else {
+			// One untimed append, so that the first segment exists.
+			std::vector<char> first = Payload(len, 0);
+			rc = logstore_log_append(sh.log, first.data(), len,
+						 LOGSTORE_DURABLE, nullptr,
+						 nullptr);
+			if (rc != 0)
+				sh.failure.Set(
+				    LogstoreError("warm-up append", rc));
+		}
+		sh.latencies.Prepare(state.threads(),
+				     int64_t(state.max_iterations));
+	}
+	std::vector<char> entry = Payload(len, thread);
+	int64_t *latency = nullptr;
+	size_t i = 0;
+
+	for (auto _ : state) {
+		if (latency == nullptr)
+			latency = sh.latencies.Slot(thread);
+		if (sh.failure.failed())
+			continue;
+		int64_t start = NowNs();
+		int rc =
+		    logstore_log_append(sh.log, entry.data(), len,
+					LOGSTORE_DURABLE, nullptr, nullptr);
+		if (rc != 0) {
+			sh.failure.Set(
+			    LogstoreError("logstore_log_append", rc));
+			continue;
+		}
+		latency[i++] = NowNs() - start;
+	}
+
+	state.SetItemsProcessed(int64_t(state.iterations()));
+	state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(len));
+	if (thread == 0) {
+		if (sh.log != nullptr && !sh.failure.failed()) {
+			// The engine's own account must agree with ours.
+			struct logstore_stats st;
+			logstore_log_stats(sh.log, &st);
+			uint64_t want = uint64_t(state.max_iterations) *
+					    uint64_t(state.threads()) +
+					1;
+			if (st.entries_appended != want ||
+			    st.durable_seq < st.last_seq || st.failed != 0) {
+				char text[256];
+				std::snprintf(
+				    text, sizeof text,
+				    "stats disagree: entries_appended %" PRIu64
+				    " (want %" PRIu64 "), last_seq %" PRIu64
+				    ", durable_seq %" PRIu64 ", failed %d",
+				    st.entries_appended, want, st.last_seq,
+				    st.durable_seq, st.failed);
+				sh.failure.Set(text);
+			} else if (st.fsyncs > 0) {
+				state.counters["entries_per_fsync"] =
+				    double(st.entries_appended) /
+				    double(st.fsyncs);
+			}
+		}
+		if (!sh.failure.Report(state))
+			sh.latencies.Report(state);
+		if (sh.log != nullptr) {
+			int rc = logstore_log_close(sh.log);
+			if (rc != 0)
+				std::fprintf(
+				    stderr, "%s\n",
+				    LogstoreError("logstore_log_close", rc)
+					.c_str());
+		}
+		sh.log = nullptr;
+		RemoveTree(sh.dir);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Buffered appends (1 thread)                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Baseline: memcpy each entry into a 1 MiB user buffer and pwrite the buffer
+ * when the next entry would not fit (appending to a new file). What is left
+ * is written and fsynced after the loop, untimed, as logstore_log_close()
+ * does for the engine.
+ */
+void BM_Baseline_BufferedPwrite(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	std::string dir = MakeDir("bufpwrite");
+	std::string path = dir + "/data";
+	int fd =
+	    open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		state.SkipWithError(ErrnoError("open", errno).c_str());
+		RemoveTree(dir);
+		return;
+	}
+	std::vector<char> buf(kMiB);
+	std::memset(buf.data(), 0, buf.size());
+	std::vector<char> entry = Payload(len, 0);
+	size_t used = 0;
+	uint64_t off = 0;
+	int err = 0;
+
+	for (auto _ : state) {
+		if (used + len > buf.size()) {
+			if (pwrite(fd, buf.data(), used, off_t(off)) !=
+				ssize_t(used) &&
+			    err == 0)
+				err = errno ? errno : EIO;
+			off += used;
+			used = 0;
+		}
+		std::memcpy(buf.data() + used, entry.data(), len);
+		used += len;
+		benchmark::ClobberMemory();
+	}
+
+	if (used > 0 &&
+	    pwrite(fd, buf.data(), used, off_t(off)) != ssize_t(used) &&
+	    err == 0)
+		err = errno ? errno : EIO;
+	if (fsync(fd) != 0 && err == 0)
+		err = errno;
+	close(fd);
+	RemoveTree(dir);
+	if (err != 0)
+		state.SkipWithError(ErrnoError("pwrite/fsync", err).c_str());
+	state.SetItemsProcessed(int64_t(state.iterations()));
+	state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(len));
+}
+
+/*
+ * Engine: logstore_log_append(LOGSTORE_BUFFERED): returns once the entry is
+ * in the page cache and visible to readers. The final sync happens in
+ * logstore_log_close() after the loop, untimed.
+ */
+void BM_Logstore_BufferedAppend(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	std::string dir = MakeDir("buffered");
+	struct logstore_options opts;
+	logstore_options_init(&opts);
+	opts.durability = LOGSTORE_BUFFERED;
+	logstore_log *log = nullptr;
+	int rc = logstore_log_open(dir.c_str(), &opts, &log);
+	if (rc != 0) {
+		state.SkipWithError(
+		    LogstoreError("logstore_log_open", rc).c_str());
+		RemoveTree(dir);
+		return;
+	}
+	std::vector<char> entry = Payload(len, 0);
+	rc = logstore_log_append(log, entry.data(), len, LOGSTORE_BUFFERED,
+				 nullptr, nullptr);
+	std::string error;
+	if (rc != 0)
+		error = LogstoreError("warm-up append", rc);
+
+	for (auto _ : state) {
+		if (!error.empty())
+			continue;
+		rc = logstore_log_append(log, entry.data(), len,
+					 LOGSTORE_BUFFERED, nullptr, nullptr);
+		if (rc != 0)
+			error = LogstoreError("logstore_log_append", rc);
+	}
+
+	if (error.empty()) {
+		struct logstore_stats st;
+		logstore_log_stats(log, &st);
+		uint64_t want = uint64_t(state.iterations()) + 1;
+		if (st.entries_appended != want || st.last_seq < want)
+			error = "stats disagree: entries_appended " +
+				std::to_string(st.entries_appended) + " want " +
+				std::to_string(want);
+		else if (st.batches_written > 0)
+			state.counters["entries_per_write"] =
+			    double(st.entries_appended) /
+			    double(st.batches_written);
+	}
+	rc = logstore_log_close(log);
+	if (rc != 0 && error.empty())
+		error = LogstoreError("logstore_log_close", rc);
+	RemoveTree(dir);
+	if (!error.empty()) {
+		std::fprintf(stderr, "error: %s\n", error.c_str());
+		state.SkipWithError(error.c_str());
+	}
+	state.SetItemsProcessed(int64_t(state.iterations()));
+	state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(len));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Logs written once for the scan and seek benchmarks                      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * count entries of len bytes; entry i's first byte is i & 0xff, so a scan
+ * can check the sum of first bytes. times[i] is entry i's time.
+ */
+struct ReadLog {
+	std::string dir;
+	logstore_log *log = nullptr;
+	size_t len = 0;
+	uint64_t count = 0;
+	uint64_t first_seq = 0;
+	uint64_t record_bytes = 0; // bytes of records the log holds
+	uint64_t first_byte_sum = 0;
+	std::vector<int64_t> times;
+	std::string error;
+	// The segment files mapped by BM_Baseline_MmapScan: {map, bytes,
+	// entries}.
+	struct Mapping {
+		const unsigned char *map;
+		size_t bytes;
+		uint64_t entries;
+	};
+	std::vector<Mapping> mappings;
+};
+
+std::map<size_t, std::unique_ptr<ReadLog>> g_read_logs;
+
+uint64_t FirstByteSum(uint64_t count)
+{
+	uint64_t sum = 0;
+	for (uint64_t i = 0; i < count; i++)
+		sum += i & 0xff;
+	return sum;
+}
+
+ReadLog &GetReadLog(size_t len, uint64_t count)
+{
+	auto it = g_read_logs.find(len);
+	if (it != g_read_logs.end())
+		return *it->second;
+	auto rl = std::make_unique<ReadLog>();
+	rl->dir = MakeDir("read");
+	rl->len = len;
+	rl->count = count;
+	rl->record_bytes = count * RecordBytes(len);
+	rl->first_byte_sum = FirstByteSum(count);
+	rl->times.resize(count);
+
+	int64_t start = NowNs();
+	struct logstore_options opts;
+	logstore_options_init(&opts);
+	opts.durability = LOGSTORE_BUFFERED;
+	int rc = logstore_log_open(rl->dir.c_str(), &opts, &rl->log);
+	if (rc != 0) {
+		rl->log = nullptr;
+		rl->error = LogstoreError("logstore_log_open", rc);
+	}
+	/*
+	 * Written in atomic batches of about 256 KiB, as a loaded writer's
+	 * group commits would write it; one append per entry from a single
+	 * thread would cost one write per entry and take much longer.
+	 */
+	const uint64_t chunk =
+	    std::max<uint64_t>(1, (256 * 1024) / RecordBytes(len));
+	std::vector<char> payloads = Payload(size_t(chunk) * len, 0);
+	std::vector<struct logstore_batch_entry> batch(chunk);
+	for (uint64_t i = 0; i < count && rl->error.empty(); i += chunk) {
+		const uint64_t n = std::min(chunk, count - i);
+		for (uint64_t j = 0; j < n; j++) {
+			payloads[j * len] = char((i + j) & 0xff);
+			batch[j].data = &payloads[j * len];
+			batch[j].len = len;
+			batch[j].time_ns = 0;
+			batch[j].seq = 0;
+		}
+		rc = logstore_log_append_batch(rl->log, batch.data(), n,
+					       LOGSTORE_BUFFERED);
+		if (rc != 0) {
+			rl->error =
+			    LogstoreError("logstore_log_append_batch", rc);
+			break;
+		}
+		for (uint64_t j = 0; j < n; j++) {
+			const uint64_t k = i + j;
+			rl->times[k] = batch[j].time_ns;
+			if (k == 0)
+				rl->first_seq = batch[j].seq;
+			else if (batch[j].seq != rl->first_seq + k ||
+				 rl->times[k] <= rl->times[k - 1])
+				rl->error = "append_batch returned seq " +
+					    std::to_string(batch[j].seq) +
+					    " time " +
+					    std::to_string(rl->times[k]) +
+					    " for entry " + std::to_string(k);
+		}
+	}
+	if (rl->error.empty() && (rc = logstore_log_sync(rl->log)) != 0)
+		rl->error = LogstoreError("logstore_log_sync", rc);
+	if (rl->error.empty()) {
+		// Cross-check our idea of the record bytes with the engine's.
+		size_t n = 0;
+		logstore_log_segments(rl->log, nullptr, 0, &n);
+		std::vector<struct logstore_segment_info> infos(n);
+		logstore_log_segments(rl->log, infos.data(), n, &n);
+		uint64_t bytes = 0, entries = 0;
+		for (size_t s = 0; s < n && s < infos.size(); s++) {
+			bytes += infos[s].bytes;
+			entries += infos[s].entries;
+		}
+		if (bytes != rl->record_bytes || entries != count)
+			std::fprintf(
+			    stderr,
+			    "warning: log of %zu B entries: segments report "
+			    "%" PRIu64 " entries, %" PRIu64
+			    " bytes; expected %" PRIu64 ", %" PRIu64 "\n",
+			    len, entries, bytes, count, rl->record_bytes);
+		std::fprintf(stderr,
+			     "wrote the read log: %" PRIu64
+			     " entries of %zu B, %zu segments, "
+			     "%.2f s\n",
+			     count, len, n, double(NowNs() - start) / 1e9);
+	}
+	if (!rl->error.empty())
+		std::fprintf(stderr, "error writing the read log: %s\n",
+			     rl->error.c_str());
+	ReadLog &ref = *rl;
+	g_read_logs[len] = std::move(rl);
+	return ref;
+}
+
+void CloseReadLogs()
+{
+	for (auto &kv : g_read_logs) {
+		for (const auto &m : kv.second->mappings)
+			munmap(const_cast<unsigned char *>(m.map), m.bytes);
+		if (kv.second->log != nullptr) {
+			int rc = logstore_log_close(kv.second->log);
+			if (rc != 0)
+				std::fprintf(
+				    stderr, "%s\n",
+				    LogstoreError("logstore_log_close", rc)
+					.c_str());
+		}
+		RemoveTree(kv.second->dir);
+	}
+	g_read_logs.clear();
+}
+
+uint64_t ScanEntries(size_t len)
+{
+	return len <= 1024 ? kScanEntriesSmall : kScanEntriesLarge;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Scans                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Baseline: copy as many bytes as the log's records hold from one buffer to
+ * another (both pre-touched): the memory bandwidth a scan is bounded by.
+ */
+void BM_Baseline_Memcpy(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	const uint64_t count = ScanEntries(len);
+	const size_t bytes = size_t(count * RecordBytes(len));
+	static std::map<size_t, std::pair<std::vector<char>, std::vector<char>>>
+	    buffers;
+	auto &bufs = buffers[len];
+	if (bufs.first.size() != bytes) {
+		bufs.first.assign(bytes, 'x');
+		bufs.second.assign(bytes, 0);
+	}
+
+	for (auto _ : state) {
+		std::memcpy(bufs.second.data(), bufs.first.data(), bytes);
+		benchmark::ClobberMemory();
+	}
+
+	state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(count));
+	state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(bytes));
+}
+
+/*
+ * Map the log's segment files read-only, as the engine does (once, kept
+ * across scans). Returns an empty string or the error.
+ */
+std::string MapSegments(ReadLog &rl)
+{
+	if (!rl.mappings.empty())
+		return "";
+	size_t n = 0;
+	logstore_log_segments(rl.log, nullptr, 0, &n);
+	std::vector<struct logstore_segment_info> infos(n);
+	logstore_log_segments(rl.log, infos.data(), n, &n);
+	for (size_t s = 0; s < n && s < infos.size(); s++) {
+		std::string path = rl.dir + "/" + infos[s].name;
+		int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return ErrnoError(("open " + path).c_str(), errno);
+		void *p = mmap(nullptr, size_t(infos[s].file_bytes), PROT_READ,
+			       MAP_SHARED, fd, 0);
+		int err = errno;
+		close(fd);
+		if (p == MAP_FAILED)
+			return ErrnoError(("mmap " + path).c_str(), err);
+		rl.mappings.push_back({static_cast<const unsigned char *>(p),
+				       size_t(infos[s].file_bytes),
+				       infos[s].entries});
+	}
+	return "";
+}
+
+/*
+ * Second baseline: walk the same records in the same segment files through
+ * a plain mapping, by their length fields, reading every byte of each record
+ * (an xor of its 8-byte words, where the engine computes a CRC-32C) and
+ * touching each payload's first byte; no other checks. What a scan costs on
+ * this machine's mapped page cache before logstore does anything.
+ */
+uint64_t FoldWords(const unsigned char *p, size_t bytes)
+{
+	uint64_t x = 0;
+	for (size_t i = 0; i + 8 <= bytes; i += 8) {
+		uint64_t w;
+		std::memcpy(&w, p + i, sizeof w);
+		x ^= w;
+	}
+	return x;
+}
+
+void BM_Baseline_MmapScan(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	ReadLog &rl = GetReadLog(len, ScanEntries(len));
+	std::string error = rl.error.empty() ? MapSegments(rl) : rl.error;
+
+	for (auto _ : state) {
+		if (!error.empty())
+			continue;
+		uint64_t n = 0, sum = 0, fold = 0;
+		for (const auto &m : rl.mappings) {
+			size_t off = kSegmentHeaderBytes;
+			for (uint64_t e = 0;
+			     e < m.entries &&
+			     off + kRecordHeaderBytes <= m.bytes;
+			     e++) {
+				uint32_t length;
+				std::memcpy(&length, m.map + off + 4,
+					    sizeof length);
+				length &= 0x7fffffffu;
+				size_t bytes = size_t(RecordBytes(length));
+				if (off + bytes > m.bytes)
+					break;
+				fold ^= FoldWords(m.map + off, bytes);
+				sum += m.map[off + kRecordHeaderBytes];
+				off += bytes;
+				n++;
+			}
+		}
+		benchmark::DoNotOptimize(fold);
+		benchmark::DoNotOptimize(sum);
+		if (n != rl.count || sum != rl.first_byte_sum)
+			error = "raw scan read " + std::to_string(n) +
+				" entries, first-byte sum " +
+				std::to_string(sum) + " (want " +
+				std::to_string(rl.first_byte_sum) + ")";
+	}
+
+	if (!error.empty()) {
+		std::fprintf(stderr, "error: %s\n", error.c_str());
+		state.SkipWithError(error.c_str());
+	}
+	state.SetItemsProcessed(int64_t(state.iterations()) *
+				int64_t(rl.count));
+	state.SetBytesProcessed(int64_t(state.iterations()) *
+				int64_t(rl.record_bytes));
+}
+
+/*
+ * Engine: read the whole log from the oldest entry with one reader, touching
+ * each payload (sum of first bytes); logstore_reader_next() verifies each
+ * record's checksum. The log sits in the page cache (written just before).
+ */
+void BM_Logstore_Scan(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	ReadLog &rl = GetReadLog(len, ScanEntries(len));
+	std::string error = rl.error;
+
+	for (auto _ : state) {
+		if (!error.empty())
+			continue;
+		logstore_reader *reader = nullptr;
+		int rc = logstore_reader_open(rl.log, nullptr, &reader);
+		if (rc != 0) {
+			error = LogstoreError("logstore_reader_open", rc);
+			continue;
+		}
+		struct logstore_entry e;
+		uint64_t n = 0, sum = 0, bad_len = 0;
+		while ((rc = logstore_reader_next(reader, &e)) == 0) {
+			sum += static_cast<const unsigned char *>(e.data)[0];
+			bad_len += e.len != len;
+			n++;
+		}
+		logstore_reader_close(reader);
+		benchmark::DoNotOptimize(sum);
+		if (rc != LOGSTORE_END)
+			error = LogstoreError("logstore_reader_next", rc);
+		else if (n != rl.count || sum != rl.first_byte_sum ||
+			 bad_len != 0)
+			error = "scan read " + std::to_string(n) +
+				" entries (want " + std::to_string(rl.count) +
+				"), first-byte sum " + std::to_string(sum) +
+				" (want " + std::to_string(rl.first_byte_sum) +
+				"), " + std::to_string(bad_len) +
+				" wrong lengths";
+	}
+
+	if (!error.empty()) {
+		std::fprintf(stderr, "error: %s\n", error.c_str());
+		state.SkipWithError(error.c_str());
+	}
+	state.SetItemsProcessed(int64_t(state.iterations()) *
+				int64_t(rl.count));
+	state.SetBytesProcessed(int64_t(state.iterations()) *
+				int64_t(rl.record_bytes));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Seek by time, then read 10 entries                                      */
+/* ---------------------------------------------------------------------- */
+
+// Random entry indices in [0, count - kSeekReadEntries], fixed seed.
+const std::vector<uint32_t> &SeekTargets(uint64_t count)
+{
+	static std::vector<uint32_t> targets;
+	if (targets.empty()) {
+		std::mt19937_64 rng(42);
+		std::uniform_int_distribution<uint64_t> pick(
+		    0, count - kSeekReadEntries);
+		targets.resize(1 << 16);
+		for (auto &t : targets)
+			t = uint32_t(pick(rng));
+	}
+	return targets;
+}
+
+/*
+ * Baseline: binary search over an in-memory array of the same times, then
+ * read the first byte of 10 entries of an in-memory array of the payloads.
+ */
+void BM_Baseline_SeekTime(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	ReadLog &rl = GetReadLog(len, ScanEntries(len));
+	if (!rl.error.empty()) {
+		state.SkipWithError(rl.error.c_str());
+		return;
+	}
+	const std::vector<int64_t> &times = rl.times;
+	static std::vector<char> payloads;
+	if (payloads.size() != rl.count * len) {
+		payloads.assign(rl.count * len, 'x');
+		for (uint64_t i = 0; i < rl.count; i++)
+			payloads[i * len] = char(i & 0xff);
+	}
+	const std::vector<uint32_t> &targets = SeekTargets(rl.count);
+	size_t k = 0;
+	uint64_t sum = 0;
+	bool ok = true;
+
+	for (auto _ : state) {
+		int64_t t = times[targets[k++ & (targets.size() - 1)]];
+		size_t at =
+		    size_t(std::lower_bound(times.begin(), times.end(), t) -
+			   times.begin());
+		ok &= times[at] == t;
+		for (int j = 0; j < kSeekReadEntries; j++)
+			sum += static_cast<unsigned char>(
+			    payloads[(at + j) * len]);
+		benchmark::DoNotOptimize(sum);
+	}
+
+	if (!ok)
+		state.SkipWithError("baseline seek found a wrong time");
+	state.SetItemsProcessed(int64_t(state.iterations()));
+}
+
+/*
+ * Engine: logstore_reader_open(LOGSTORE_START_TIME) at an existing entry's
+ * time, then read 10 entries (each checksum verified), then close.
+ */
+void BM_Logstore_SeekTime(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	ReadLog &rl = GetReadLog(len, ScanEntries(len));
+	std::string error = rl.error;
+	const std::vector<uint32_t> &targets = SeekTargets(rl.count);
+	size_t k = 0;
+	uint64_t sum = 0;
+
+	for (auto _ : state) {
+		if (!error.empty())
+			continue;
+		uint32_t idx = targets[k++ & (targets.size() - 1)];
+		struct logstore_start start;
+		std::memset(&start, 0, sizeof start);
+		start.kind = LOGSTORE_START_TIME;
+		start.time_ns = rl.times[idx];
+		logstore_reader *reader = nullptr;
+		int rc = logstore_reader_open(rl.log, &start, &reader);
+		if (rc != 0) {
+			error = LogstoreError(
+			    "logstore_reader_open(START_TIME)", rc);
+			continue;
+		}
+		struct logstore_entry e;
+		for (int j = 0; j < kSeekReadEntries; j++) {
+			rc = logstore_reader_next(reader, &e);
+			if (rc != 0) {
+				error = LogstoreError(
+				    "logstore_reader_next after seek", rc);
+				break;
+			}
+			if (j == 0 && (e.time_ns != start.time_ns ||
+				       e.seq != rl.first_seq + idx)) {
+				error =
+				    "seek to time " +
+				    std::to_string(start.time_ns) + " (entry " +
+				    std::to_string(idx) + ", seq " +
+				    std::to_string(rl.first_seq + idx) +
+				    ") landed on seq " + std::to_string(e.seq) +
+				    " time " + std::to_string(e.time_ns);
+				break;
+			}
+			sum += static_cast<const unsigned char *>(e.data)[0];
+		}
+		logstore_reader_close(reader);
+		benchmark::DoNotOptimize(sum);
+	}
+
+	if (!error.empty()) {
+		std::fprintf(stderr, "error: %s\n", error.c_str());
+		state.SkipWithError(error.c_str());
+	}
+	state.SetItemsProcessed(int64_t(state.iterations()));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Registration: each engine benchmark right after its baseline            */
+/* ---------------------------------------------------------------------- */
+
+void Common(benchmark::internal::Benchmark *b)
+{
+	b->ArgName("bytes")
+	    ->Repetitions(kRepetitions)
+	    ->ReportAggregatesOnly(true)
+	    ->UseRealTime();
+}
+
+void Timed(benchmark::internal::Benchmark *b)
+{
+	Common(b);
+	b->MinTime(kMinTime);
+}
+
+void DurableArgs(benchmark::internal::Benchmark *b)
+{
+	Timed(b);
+	b->Threads(1)->Threads(kManyThreads)->Unit(benchmark::kMicrosecond);
+}
+
+void BufferedArgs(benchmark::internal::Benchmark *b)
+{
+	Common(b);
+	b->Iterations(kBufferedEntries);
+}
+
+void ScanArgs(benchmark::internal::Benchmark *b)
+{
+	Timed(b);
+	b->Unit(benchmark::kMillisecond);
+}
+
+} // namespace
+
+BENCHMARK(BM_Baseline_PwriteFdatasync)->Apply(DurableArgs)->Arg(100);
+BENCHMARK(BM_Logstore_DurableAppend)->Apply(DurableArgs)->Arg(100);
+BENCHMARK(BM_Baseline_PwriteFdatasync)->Apply(DurableArgs)->Arg(4096);
+BENCHMARK(BM_Logstore_DurableAppend)->Apply(DurableArgs)->Arg(4096);
+
+BENCHMARK(BM_Baseline_BufferedPwrite)->Apply(BufferedArgs)->Arg(100);
+BENCHMARK(BM_Logstore_BufferedAppend)->Apply(BufferedArgs)->Arg(100);
+
+BENCHMARK(BM_Baseline_Memcpy)->Apply(ScanArgs)->Arg(100);
+BENCHMARK(BM_Baseline_MmapScan)->Apply(ScanArgs)->Arg(100);
+BENCHMARK(BM_Logstore_Scan)->Apply(ScanArgs)->Arg(100);
+BENCHMARK(BM_Baseline_Memcpy)->Apply(ScanArgs)->Arg(4096);
+BENCHMARK(BM_Baseline_MmapScan)->Apply(ScanArgs)->Arg(4096);
+BENCHMARK(BM_Logstore_Scan)->Apply(ScanArgs)->Arg(4096);
+
+BENCHMARK(BM_Baseline_SeekTime)->Apply(Timed)->Arg(100);
+BENCHMARK(BM_Logstore_SeekTime)->Apply(Timed)->Arg(100);
+
+int main(int argc, char **argv)
+{
+	benchmark::Initialize(&argc, argv);
+	if (benchmark::ReportUnrecognizedArguments(argc, argv))
+		return 1;
+
+	const char *parent = std::getenv("LOGSTORE_BENCH_DIR");
+	std::string tmpl =
+	    std::string(parent != nullptr && parent[0] != '\0' ? parent
+							       : "/tmp") +
+	    "/logstore-bench-XXXXXX";
+	std::vector<char> path(tmpl.begin(), tmpl.end());
+	path.push_back('\0');
+	if (mkdtemp(path.data()) == nullptr) {
+		std::fprintf(stderr, "mkdtemp %s: %s\n", tmpl.c_str(),
+			     std::strerror(errno));
+		return 1;
+	}
+	g_root = path.data();
+	unsigned v = logstore_version();
+	benchmark::AddCustomContext("logstore_version",
+				    std::to_string(v / 10000) + "." +
+					std::to_string(v / 100 % 100) + "." +
+					std::to_string(v % 100));
+	benchmark::AddCustomContext("bench_dir", g_root);
+
+	benchmark::RunSpecifiedBenchmarks();
+
+	CloseReadLogs();
+	RemoveTree(g_root);
+	benchmark::Shutdown();
+	return 0;
+}

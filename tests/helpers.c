@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared test helpers; see helpers.h. Everything here is plain POSIX
+ * except t_uring_available(), which asks liburing directly so that the
+ * skip decision does not depend on the engine under test.
+ */
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "format.h"
+#include "sys.h"
+
+int64_t t_clock_ns(void *clock_ctx)
+{
+	struct t_clock *clock = clock_ctx;
+
+	return __atomic_load_n(&clock->now, __ATOMIC_SEQ_CST);
+}
+
+void t_clock_set(struct t_clock *clock, int64_t now)
+{
+	__atomic_store_n(&clock->now, now, __ATOMIC_SEQ_CST);
+}
+
+void t_clock_advance(struct t_clock *clock, int64_t delta_ns)
+{
+	__atomic_add_fetch(&clock->now, delta_ns, __ATOMIC_SEQ_CST);
+}
+
+int64_t t_clock_get(struct t_clock *clock)
+{
+	return t_clock_ns(clock);
+}
+
+char *t_tempdir(void)
+{
+	char *dir = strdup("/tmp/logstore-test-XXXXXX");
+
+	if (!dir)
+		return NULL;
+	if (!mkdtemp(dir)) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static int rmrf_one(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) ? -errno : 0;
+}
+
+int t_rmrf(const char *path)
+{
+	if (access(path, F_OK) != 0)
+		return 0;
+	return nftw(path, rmrf_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *t_path(const char *dir, const char *name)
+{
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(len);
+
+	if (path)
+		snprintf(path, len, "%s/%s", dir, name);
+	return path;
+}
+
+int t_setup(void **state)
+{
+	struct t_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return -1;
+	ctx->dir = t_tempdir();
+	if (!ctx->dir) {
+		free(ctx);
+		return -1;
+	}
+	t_clock_set(&ctx->clock, T_TIME0);
+	*state = ctx;
+	return 0;
+}
+
+int t_teardown(void **state)
+{
+	struct t_ctx *ctx = *state;
+
+	ls_fault_clear();
+	if (!ctx)
+		return 0;
+	t_rmrf(ctx->dir);
+	free(ctx->dir);
+	free(ctx);
+	*state = NULL;
+	return 0;
+}
+
+void t_options(struct logstore_options *opts, struct t_clock *clock,
+	       uint64_t segment_bytes)
+{
+	logstore_options_init(opts);
+	opts->segment_bytes_max = segment_bytes;
+	if (clock) {
+		opts->clock_ns = t_clock_ns;
+		opts->clock_ctx = clock;
+	}
+}
+
+logstore_log *t_open(const char *dir, const struct logstore_options *opts)
+{
+	logstore_log *log = NULL;
+
+	t_assert_ok(logstore_log_open(dir, opts, &log));
+	assert_non_null(log);
+	return log;
+}
+
+logstore_log *t_open_small(struct t_ctx *ctx, uint64_t segment_bytes)
+{
+	struct logstore_options opts;
+
+	t_options(&opts, &ctx->clock, segment_bytes);
+	return t_open(ctx->dir, &opts);
+}
+
+void t_close(logstore_log *log)
+{
+	t_assert_ok(logstore_log_close(log));
+}
+
+uint64_t t_data_bytes(uint64_t segment_bytes)
+{
+	return ls_index_offset(segment_bytes) - LS_HEADER_BYTES;
+}
+
+uint64_t t_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+void t_fill(void *buf, size_t len, uint64_t seed)
+{
+	unsigned char *p = buf;
+	uint64_t state = t_mix(seed);
+
+	for (size_t i = 0; i < len; i++) {
+		if (i % 8 == 0)
+			state = t_mix(state + i);
+		p[i] = (unsigned char)(state >> (8 * (i % 8)));
+	}
+}
+
+void t_entries_push(struct t_entries *list, uint64_t seq, int64_t time_ns,
+		    const void *data, size_t len)
+{
+	if (list->n == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 64;
+		struct t_entry *v = realloc(list->v, cap * sizeof(*v));
+
+		assert_non_null(v);
+		list->v = v;
+		list->cap = cap;
+	}
+	struct t_entry *e = &list->v[list->n++];
+
+	e->seq = seq;
+	e->time_ns = time_ns;
+	e->len = len;
+	e->data = malloc(len ? len : 1);
+	assert_non_null(e->data);
+	if (len)
+		memcpy(e->data, data, len);
+}
+
+void t_entries_free(struct t_entries *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(list->v[i].data);
+	free(list->v);
+	memset(list, 0, sizeof(*list));
+}
+
+int t_read_all(logstore_log *log, const struct logstore_start *start,
+	       struct t_entries *out)
+{
+	logstore_reader *reader = NULL;
+	struct logstore_entry entry;
+	int rc;
+
+	t_assert_ok(logstore_reader_open(log, start, &reader));
+	while ((rc = logstore_reader_next(reader, &entry)) == 0)
+		t_entries_push(out, entry.seq, entry.time_ns, entry.data,
+			       entry.len);
+	logstore_reader_close(reader);
+	return rc;
+}
+
+void t_append_data(logstore_log *log, struct t_entries *model,
+		   const void *data, size_t len)
+{
+	uint64_t seq = 0;
+	int64_t time_ns = 0;
+
+	t_assert_ok(logstore_log_append(log, data, len,
+					LOGSTORE_DURABILITY_DEFAULT, &seq,
+					&time_ns));
+	if (model && model->n) {
+		assert_int_equal(seq, model->v[model->n - 1].seq + 1);
+		assert_true(time_ns > model->v[model->n - 1].time_ns);
+	}
+	if (model)
+		t_entries_push(model, seq, time_ns, data, len);
+}
+
+void t_append(logstore_log *log, struct t_entries *model, size_t len,
+	      uint64_t seed)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+
+	assert_non_null(buf);
+	t_fill(buf, len, seed);
+	t_append_data(log, model, buf, len);
+	free(buf);
+}
+
+void t_assert_log(logstore_log *log, const struct logstore_start *start,
+		  const struct t_entries *model, size_t first)
+{
+	struct t_entries got = {0};
+	int rc = t_read_all(log, start, &got);
+
+	if (rc != LOGSTORE_END)
+		print_error("reader stopped with %d (%s) after %zu entries: "
+			    "%s\n",
+			    rc, logstore_strerror(rc), got.n,
+			    logstore_error_detail());
+	assert_int_equal(rc, LOGSTORE_END);
+	assert_int_equal(got.n, model->n - first);
+	for (size_t i = 0; i < got.n; i++) {
+		const struct t_entry *want = &model->v[first + i];
+		const struct t_entry *have = &got.v[i];
+
+		assert_int_equal(have->seq, want->seq);
+		assert_int_equal(have->time_ns, want->time_ns);
+		assert_int_equal(have->len, want->len);
+		if (want->len)
+			assert_memory_equal(have->data, want->data,
+					    want->len);
+	}
+	t_entries_free(&got);
+}
+
+struct logstore_start t_start_time(int64_t time_ns)
+{
+	struct logstore_start start = {.kind = LOGSTORE_START_TIME,
+				       .time_ns = time_ns};
+	return start;
+}
+
+struct logstore_start t_start_seq(uint64_t seq)
+{
+	struct logstore_start start = {.kind = LOGSTORE_START_SEQ, .seq = seq};
+	return start;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+size_t t_seg_files(const char *dir, char (*names)[64], size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+	size_t suffix = strlen(LS_SEGMENT_SUFFIX);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len <= suffix ||
+		    strcmp(de->d_name + len - suffix, LS_SEGMENT_SUFFIX) != 0)
+			continue;
+		if (n < cap)
+			snprintf(names[n], 64, "%s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	qsort(names, n < cap ? n : cap, 64, name_cmp);
+	return n;
+}
+
+int64_t t_file_size(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -errno;
+	return st.st_size;
+}
+
+int t_file_exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+int t_write_at(const char *path, const void *buf, size_t len, uint64_t off)
+{
+	int fd = open(path, O_WRONLY);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		rc = -EIO;
+	else if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int t_read_at(const char *path, void *buf, size_t len, uint64_t off)
+{
+	int fd = open(path, O_RDONLY);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, buf, len, (off_t)off) != (ssize_t)len)
+		rc = -EIO;
+	close(fd);
+	return rc;
+}
+
+int t_write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, len) != (ssize_t)len)
+		rc = -EIO;
+	close(fd);
+	return rc;
+}
+
+int t_flip_bit(const char *path, uint64_t offset, unsigned bit)
+{
+	unsigned char byte;
+	int rc = t_read_at(path, &byte, 1, offset);
+
+	if (rc)
+		return rc;
+	byte ^= (unsigned char)(1u << (bit & 7));
+	return t_write_at(path, &byte, 1, offset);
+}
+
+int t_truncate(const char *path, uint64_t len)
+{
+	return truncate(path, (off_t)len) ? -errno : 0;
+}
+
+int t_uring_available(void)
+{
+	struct io_uring ring;
+	int rc = io_uring_queue_init(4, &ring, 0);
+
+	if (rc == -ENOSYS || rc == -EPERM) {
+		fprintf(stderr, "io_uring unavailable (%s): skipping\n",
+			strerror(-rc));
+		return T_SKIP;
+	}
+	if (rc == 0)
+		io_uring_queue_exit(&ring);
+	return 0;
+}
+
+struct logstore_segment_info *t_segments(logstore_log *log, size_t *count)
+{
+	size_t n = 0;
+	size_t again = 0;
+	struct logstore_segment_info *infos;
+
+	t_assert_ok(logstore_log_segments(log, NULL, 0, &n));
+	infos = calloc(n + 1, sizeof(*infos));
+	assert_non_null(infos);
+	t_assert_ok(logstore_log_segments(log, infos, n, &again));
+	assert_int_equal(again, n);
+	*count = n;
+	return infos;
+}
+
+static unsigned t_failure_count;
+
+void t_fail_note(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	__atomic_add_fetch(&t_failure_count, 1, __ATOMIC_SEQ_CST);
+	flockfile(stderr);
+	fprintf(stderr, "%s:%d: check failed: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+unsigned t_failures(void)
+{
+	return __atomic_load_n(&t_failure_count, __ATOMIC_SEQ_CST);
+}
+
+uint64_t t_seed(const char *test_name)
+{
+	const char *env = getenv("LOGSTORE_TEST_SEED");
+	uint64_t seed;
+
+	if (env && *env) {
+		seed = strtoull(env, NULL, 0);
+	} else {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = t_mix((uint64_t)ts.tv_nsec ^ (uint64_t)getpid() ^
+			     ((uint64_t)ts.tv_sec << 20));
+	}
+	fprintf(stderr, "%s: seed %llu (replay: LOGSTORE_TEST_SEED=%llu)\n",
+		test_name, (unsigned long long)seed,
+		(unsigned long long)seed);
+	return seed;
+}
