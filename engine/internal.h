@@ -218,6 +218,8 @@ uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from,
 /* log.c */
 int ls_log_refresh(logstore_log *log);
 int ls_log_segs_insert(logstore_log *log, struct ls_segment *seg);
+struct ls_segment *ls_log_segs_take(logstore_log *log, size_t i);
+int ls_log_sync_segments(logstore_log *log);
 void ls_shm_publish(logstore_log *log, const struct ls_segment *seg);
 int64_t ls_log_now(const logstore_log *log);
 

@@ -111,11 +111,10 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /*
- * Names of the segments in the directory newer than after (first seq),
- * sorted. A writer also deletes leftover .seg.tmp files.
+ * Names of the segments in the directory, sorted. A writer also deletes
+ * leftover .seg.tmp files.
  */
-static int list_names(logstore_log *log, uint64_t after, char ***out,
-		      size_t *count)
+static int list_names(logstore_log *log, char ***out, size_t *count)
 {
 	int fd = dup(log->dir_fd);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
@@ -138,7 +137,7 @@ static int list_names(logstore_log *log, uint64_t after, char ***out,
 			unlinkat(log->dir_fd, de->d_name, 0);
 			continue;
 		}
-		if (!ls_segment_name_parse(de->d_name, &seq) || seq <= after)
+		if (!ls_segment_name_parse(de->d_name, &seq))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -168,15 +167,41 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
-/* Load the segments newer than the newest in the list. segs_mu held. */
-static int load_new_segments(logstore_log *log)
+/* Take segs[i] out of the list; returns it, still referenced. segs_mu held. */
+struct ls_segment *ls_log_segs_take(logstore_log *log, size_t i)
+{
+	struct ls_segment *seg = log->segs[i];
+	memmove(&log->segs[i], &log->segs[i + 1],
+		(log->nsegs - i - 1) * sizeof(*log->segs));
+	log->nsegs--;
+	seg->removed = true;
+	return seg;
+}
+
+static bool names_have(char **names, size_t n, const char *name)
+{
+	return bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
+}
+
+/*
+ * Match the list to the directory: load the segments newer than the
+ * newest in the list and, for a read-only handle, drop the ones the
+ * writer removed (readers inside them keep their reference). segs_mu held.
+ */
+int ls_log_sync_segments(logstore_log *log)
 {
 	uint64_t after = log->nsegs ? log->segs[log->nsegs - 1]->first_seq : 0;
 	char **names = NULL;
 	size_t n = 0;
-	int rc = list_names(log, after, &names, &n);
+	int rc = list_names(log, &names, &n);
+	for (size_t i = log->nsegs; !rc && log->read_only && i-- > 0;)
+		if (!names_have(names, n, log->segs[i]->name))
+			ls_segment_unref(ls_log_segs_take(log, i));
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct ls_segment *seg;
+		uint64_t seq;
+		if (!ls_segment_name_parse(names[i], &seq) || seq <= after)
+			continue;
 		rc = ls_segment_load(log, names[i], &seg);
 		if (rc == -ENOENT && log->read_only) {
 			rc = 0; /* removed meanwhile */
@@ -190,6 +215,15 @@ static int load_new_segments(logstore_log *log)
 	}
 	free_names(names, n);
 	return rc;
+}
+
+/* Whether the oldest segment in the list was removed by the writer. */
+static bool first_removed(const logstore_log *log)
+{
+	struct stat st;
+	return log->nsegs &&
+	       fstatat(log->dir_fd, log->segs[0]->name, &st, 0) < 0 &&
+	       errno == ENOENT;
 }
 
 /*
@@ -381,8 +415,9 @@ int ls_log_refresh(logstore_log *log)
 	bool have = live && shm_read(log, &v);
 	int rc = 0;
 	struct ls_segment *last = log->nsegs ? log->segs[log->nsegs - 1] : NULL;
-	if (!have || !last || v.active_first_seq != last->first_seq)
-		rc = load_new_segments(log);
+	if (!have || !last || v.active_first_seq != last->first_seq ||
+	    first_removed(log))
+		rc = ls_log_sync_segments(log);
 	for (size_t i = 0; !rc && i + 1 < log->nsegs; i++) {
 		struct ls_segment *seg = log->segs[i];
 		if (atomic_load(&seg->sealed))
@@ -485,7 +520,7 @@ static int open_writer(logstore_log *log)
 		return ls_error(-ENOMEM, "out of memory");
 	int rc = lock_open_writer(log);
 	if (!rc)
-		rc = load_new_segments(log);
+		rc = ls_log_sync_segments(log);
 	if (!rc)
 		rc = check_sealed_prefix(log);
 	if (!rc && log->nsegs)

@@ -86,20 +86,33 @@ static int take_segment(logstore_log *log, size_t i, struct ls_segment **out)
 	return 0;
 }
 
+/*
+ * A read-only handle may list a segment the writer has removed since:
+ * then match the list to the directory and let the caller retry.
+ */
+static bool removed_retry(logstore_log *log, int rc)
+{
+	return rc == -ENOENT && log->read_only &&
+	       ls_log_sync_segments(log) == 0;
+}
+
 static int reader_position(logstore_reader *r,
 			   const struct logstore_start *start)
 {
 	logstore_log *log = r->log;
 	pthread_mutex_lock(&log->segs_mu);
-	if (log->nsegs == 0) {
-		pthread_mutex_unlock(&log->segs_mu);
-		return 0;
-	}
-	size_t i = start->kind == LOGSTORE_START_OLDEST
-			   ? 0
-			   : seek_segment(log, start);
 	struct ls_segment *seg;
-	int rc = take_segment(log, i, &seg);
+	int rc;
+	do {
+		if (log->nsegs == 0) {
+			pthread_mutex_unlock(&log->segs_mu);
+			return 0;
+		}
+		size_t i = start->kind == LOGSTORE_START_OLDEST
+				   ? 0
+				   : seek_segment(log, start);
+		rc = take_segment(log, i, &seg);
+	} while (removed_retry(log, rc));
 	if (!rc) {
 		reader_enter(r, seg);
 		if (start->kind != LOGSTORE_START_OLDEST)
@@ -173,14 +186,22 @@ static int reader_advance(logstore_reader *r)
 		i++;
 	rc = LOGSTORE_END;
 	struct ls_segment *seg;
-	if (final && i < log->nsegs) {
+	while (final && i < log->nsegs) {
 		rc = take_segment(log, i, &seg);
+		if (removed_retry(log, rc)) {
+			for (i = 0; r->seg && i < log->nsegs &&
+				    log->segs[i]->first_seq <= after;)
+				i++;
+			rc = LOGSTORE_END;
+			continue;
+		}
 		if (!rc) {
 			/* The caller may still hold an entry of the old one. */
 			ls_segment_unref(r->prev_seg);
 			r->prev_seg = r->seg;
 			reader_enter(r, seg);
 		}
+		break;
 	}
 	pthread_mutex_unlock(&log->segs_mu);
 	return rc;

@@ -20,17 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Take segs[i] out of the list; returns it, still referenced. */
-static struct ls_segment *segs_take(logstore_log *log, size_t i)
-{
-	struct ls_segment *seg = log->segs[i];
-	memmove(&log->segs[i], &log->segs[i + 1],
-		(log->nsegs - i - 1) * sizeof(*log->segs));
-	log->nsegs--;
-	seg->removed = true;
-	return seg;
-}
-
 /* Unlink and release segments taken out of the list. */
 static int segs_unlink(logstore_log *log, struct ls_segment **segs, size_t n)
 {
@@ -64,12 +53,12 @@ int logstore_log_remove_segment(logstore_log *log, int64_t first_time_ns)
 		rc = ls_error(LOGSTORE_ENOTFOUND,
 			      "%s: no segment starts at time %" PRId64,
 			      log->dir, first_time_ns);
-	else if (!atomic_load(&log->segs[i]->sealed))
+	else if (!atomic_load(&log->segs[i]->sealed) || i + 1 == log->nsegs)
 		rc = ls_error(LOGSTORE_EACTIVE,
-			      "%s: segment %s is the active one", log->dir,
-			      log->segs[i]->name);
+			      "%s: segment %s is the active (newest) one",
+			      log->dir, log->segs[i]->name);
 	else
-		seg = segs_take(log, i);
+		seg = ls_log_segs_take(log, i);
 	pthread_mutex_unlock(&log->segs_mu);
 	return seg ? segs_unlink(log, &seg, 1) : rc;
 }
@@ -86,7 +75,7 @@ int logstore_log_remove_older_than(logstore_log *log, int64_t cutoff_ns,
 				log->dir);
 	pthread_mutex_lock(&log->segs_mu);
 	size_t n = 0;
-	while (n < log->nsegs && atomic_load(&log->segs[n]->sealed) &&
+	while (n + 1 < log->nsegs && atomic_load(&log->segs[n]->sealed) &&
 	       log->segs[n]->last_time < cutoff_ns)
 		n++;
 	struct ls_segment **taken = n ? malloc(n * sizeof(*taken)) : NULL;
@@ -95,7 +84,7 @@ int logstore_log_remove_older_than(logstore_log *log, int64_t cutoff_ns,
 		return ls_error(-ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
-		taken[i] = segs_take(log, 0);
+		taken[i] = ls_log_segs_take(log, 0);
 	pthread_mutex_unlock(&log->segs_mu);
 	int rc = segs_unlink(log, taken, n);
 	free(taken);

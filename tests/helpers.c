@@ -20,6 +20,29 @@
 #include "format.h"
 #include "sys.h"
 
+__thread const char *t_at_file = "?";
+__thread int t_at_line;
+
+/* cmocka's checks, reported at the calling test's line. */
+#define H_EQ(a, b)                                                             \
+	_assert_int_equal(cast_to_largest_integral_type(a),                    \
+			  cast_to_largest_integral_type(b), t_at_file,         \
+			  t_at_line)
+#define H_TRUE(c)                                                              \
+	_assert_true(cast_to_largest_integral_type(c), #c, t_at_file, t_at_line)
+#define H_NON_NULL(p) H_TRUE((p) != NULL)
+#define H_MEM(a, b, n) _assert_memory_equal(a, b, n, t_at_file, t_at_line)
+#define H_OK(expr) h_ok(expr, #expr)
+
+static void h_ok(int rc, const char *expr)
+{
+	if (rc == 0)
+		return;
+	print_error("%s = %d (%s), expected 0; detail: \"%s\"\n", expr, rc,
+		    logstore_strerror(rc), logstore_error_detail());
+	_fail(t_at_file, t_at_line);
+}
+
 int64_t t_clock_ns(void *clock_ctx)
 {
 	struct t_clock *clock = clock_ctx;
@@ -122,26 +145,26 @@ void t_options(struct logstore_options *opts, struct t_clock *clock,
 	}
 }
 
-logstore_log *t_open(const char *dir, const struct logstore_options *opts)
+logstore_log *t_open_(const char *dir, const struct logstore_options *opts)
 {
 	logstore_log *log = NULL;
 
-	t_assert_ok(logstore_log_open(dir, opts, &log));
-	assert_non_null(log);
+	H_OK(logstore_log_open(dir, opts, &log));
+	H_NON_NULL(log);
 	return log;
 }
 
-logstore_log *t_open_small(struct t_ctx *ctx, uint64_t segment_bytes)
+logstore_log *t_open_small_(struct t_ctx *ctx, uint64_t segment_bytes)
 {
 	struct logstore_options opts;
 
 	t_options(&opts, &ctx->clock, segment_bytes);
-	return t_open(ctx->dir, &opts);
+	return t_open_(ctx->dir, &opts);
 }
 
-void t_close(logstore_log *log)
+void t_close_(logstore_log *log)
 {
-	t_assert_ok(logstore_log_close(log));
+	H_OK(logstore_log_close(log));
 }
 
 uint64_t t_data_bytes(uint64_t segment_bytes)
@@ -169,14 +192,14 @@ void t_fill(void *buf, size_t len, uint64_t seed)
 	}
 }
 
-void t_entries_push(struct t_entries *list, uint64_t seq, int64_t time_ns,
-		    const void *data, size_t len)
+void t_entries_push_(struct t_entries *list, uint64_t seq, int64_t time_ns,
+		     const void *data, size_t len)
 {
 	if (list->n == list->cap) {
 		size_t cap = list->cap ? list->cap * 2 : 64;
 		struct t_entry *v = realloc(list->v, cap * sizeof(*v));
 
-		assert_non_null(v);
+		H_NON_NULL(v);
 		list->v = v;
 		list->cap = cap;
 	}
@@ -186,7 +209,7 @@ void t_entries_push(struct t_entries *list, uint64_t seq, int64_t time_ns,
 	e->time_ns = time_ns;
 	e->len = len;
 	e->data = malloc(len ? len : 1);
-	assert_non_null(e->data);
+	H_NON_NULL(e->data);
 	if (len)
 		memcpy(e->data, data, len);
 }
@@ -199,72 +222,80 @@ void t_entries_free(struct t_entries *list)
 	memset(list, 0, sizeof(*list));
 }
 
-int t_read_all(logstore_log *log, const struct logstore_start *start,
-	       struct t_entries *out)
+int t_read_all_(logstore_log *log, const struct logstore_start *start,
+		struct t_entries *out)
 {
 	logstore_reader *reader = NULL;
 	struct logstore_entry entry;
 	int rc;
 
-	t_assert_ok(logstore_reader_open(log, start, &reader));
+	H_OK(logstore_reader_open(log, start, &reader));
 	while ((rc = logstore_reader_next(reader, &entry)) == 0)
-		t_entries_push(out, entry.seq, entry.time_ns, entry.data,
-			       entry.len);
+		t_entries_push_(out, entry.seq, entry.time_ns, entry.data,
+				entry.len);
 	logstore_reader_close(reader);
 	return rc;
 }
 
-void t_append_data(logstore_log *log, struct t_entries *model,
-		   const void *data, size_t len)
+void t_append_data_(logstore_log *log, struct t_entries *model,
+		    const void *data, size_t len)
 {
 	uint64_t seq = 0;
 	int64_t time_ns = 0;
 
-	t_assert_ok(logstore_log_append(log, data, len,
-					LOGSTORE_DURABILITY_DEFAULT, &seq,
-					&time_ns));
+	H_OK(logstore_log_append(log, data, len, LOGSTORE_DURABILITY_DEFAULT,
+				 &seq, &time_ns));
 	if (model && model->n) {
-		assert_int_equal(seq, model->v[model->n - 1].seq + 1);
-		assert_true(time_ns > model->v[model->n - 1].time_ns);
+		H_EQ(seq, model->v[model->n - 1].seq + 1);
+		H_TRUE(time_ns > model->v[model->n - 1].time_ns);
 	}
 	if (model)
-		t_entries_push(model, seq, time_ns, data, len);
+		t_entries_push_(model, seq, time_ns, data, len);
 }
 
-void t_append(logstore_log *log, struct t_entries *model, size_t len,
-	      uint64_t seed)
+void t_append_(logstore_log *log, struct t_entries *model, size_t len,
+	       uint64_t seed)
 {
 	unsigned char *buf = malloc(len ? len : 1);
 
-	assert_non_null(buf);
+	H_NON_NULL(buf);
 	t_fill(buf, len, seed);
-	t_append_data(log, model, buf, len);
+	t_append_data_(log, model, buf, len);
 	free(buf);
 }
 
-void t_assert_log(logstore_log *log, const struct logstore_start *start,
-		  const struct t_entries *model, size_t first)
+void t_assert_log_(logstore_log *log, const struct logstore_start *start,
+		   const struct t_entries *model, size_t first)
 {
 	struct t_entries got = {0};
-	int rc = t_read_all(log, start, &got);
+	int rc = t_read_all_(log, start, &got);
 
 	if (rc != LOGSTORE_END)
 		print_error("reader stopped with %d (%s) after %zu entries: "
 			    "%s\n",
 			    rc, logstore_strerror(rc), got.n,
 			    logstore_error_detail());
-	assert_int_equal(rc, LOGSTORE_END);
-	assert_int_equal(got.n, model->n - first);
+	H_EQ(rc, LOGSTORE_END);
+	H_EQ(got.n, model->n - first);
 	for (size_t i = 0; i < got.n; i++) {
 		const struct t_entry *want = &model->v[first + i];
 		const struct t_entry *have = &got.v[i];
 
-		assert_int_equal(have->seq, want->seq);
-		assert_int_equal(have->time_ns, want->time_ns);
-		assert_int_equal(have->len, want->len);
+		if (have->seq != want->seq || have->time_ns != want->time_ns ||
+		    have->len != want->len)
+			print_error("entry %zu read: seq %llu time %lld len "
+				    "%zu; appended: seq %llu time %lld len "
+				    "%zu\n",
+				    i, (unsigned long long)have->seq,
+				    (long long)have->time_ns, have->len,
+				    (unsigned long long)want->seq,
+				    (long long)want->time_ns, want->len);
+
+		H_EQ(have->seq, want->seq);
+		H_EQ(have->time_ns, want->time_ns);
+		H_EQ(have->len, want->len);
 		if (want->len)
-			assert_memory_equal(have->data, want->data,
-					    want->len);
+			H_MEM(have->data, want->data, want->len);
 	}
 	t_entries_free(&got);
 }
@@ -397,17 +428,17 @@ int t_uring_available(void)
 	return 0;
 }
 
-struct logstore_segment_info *t_segments(logstore_log *log, size_t *count)
+struct logstore_segment_info *t_segments_(logstore_log *log, size_t *count)
 {
 	size_t n = 0;
 	size_t again = 0;
 	struct logstore_segment_info *infos;
 
-	t_assert_ok(logstore_log_segments(log, NULL, 0, &n));
+	H_OK(logstore_log_segments(log, NULL, 0, &n));
 	infos = calloc(n + 1, sizeof(*infos));
-	assert_non_null(infos);
-	t_assert_ok(logstore_log_segments(log, infos, n, &again));
-	assert_int_equal(again, n);
+	H_NON_NULL(infos);
+	H_OK(logstore_log_segments(log, infos, n, &again));
+	H_EQ(again, n);
 	*count = n;
 	return infos;
 }
@@ -448,7 +479,6 @@ uint64_t t_seed(const char *test_name)
 			     ((uint64_t)ts.tv_sec << 20));
 	}
 	fprintf(stderr, "%s: seed %llu (replay: LOGSTORE_TEST_SEED=%llu)\n",
-		test_name, (unsigned long long)seed,
-		(unsigned long long)seed);
+		test_name, (unsigned long long)seed, (unsigned long long)seed);
 	return seed;
 }

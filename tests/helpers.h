@@ -7,7 +7,10 @@
  * without io_uring into a skipped test (exit code 77).
  *
  * Helpers that assert use cmocka and must only run inside a cmocka test.
- * The ones marked "no cmocka" may also run in a child process.
+ * The ones marked "no cmocka" may also run in a child process. Tests call
+ * the asserting helpers through the macros without the trailing
+ * underscore (t_open, t_append, t_assert_log, ...), which make a failure
+ * inside the helper point at the test's line.
  */
 #ifndef LOGSTORE_TEST_HELPERS_H
 #define LOGSTORE_TEST_HELPERS_H
@@ -17,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "logstore.h"
@@ -39,8 +44,8 @@ int64_t t_clock_get(struct t_clock *clock);
 
 /* Per-test state for cmocka setup/teardown: a fresh dir and a clock. */
 struct t_ctx {
-	char *dir;             /* fresh directory under /tmp */
-	struct t_clock clock;  /* starts at T_TIME0 */
+	char *dir;	      /* fresh directory under /tmp */
+	struct t_clock clock; /* starts at T_TIME0 */
 };
 
 int t_setup(void **state);    /* allocates a t_ctx */
@@ -50,7 +55,7 @@ int t_teardown(void **state); /* removes the dir, clears faults */
 char *t_tempdir(void);
 /* rm -rf; 0 or -errno. No cmocka. */
 int t_rmrf(const char *path);
-/* dir + "/" + name into a static-free malloc'ed string. No cmocka. */
+/* dir + "/" + name as a malloc'ed string. No cmocka. */
 char *t_path(const char *dir, const char *name);
 
 /*
@@ -60,11 +65,11 @@ char *t_path(const char *dir, const char *name);
 void t_options(struct logstore_options *opts, struct t_clock *clock,
 	       uint64_t segment_bytes);
 /* Open or fail the test. */
-logstore_log *t_open(const char *dir, const struct logstore_options *opts);
+logstore_log *t_open_(const char *dir, const struct logstore_options *opts);
 /* t_options + t_open. */
-logstore_log *t_open_small(struct t_ctx *ctx, uint64_t segment_bytes);
+logstore_log *t_open_small_(struct t_ctx *ctx, uint64_t segment_bytes);
 /* Close or fail the test. */
-void t_close(logstore_log *log);
+void t_close_(logstore_log *log);
 
 /* Bytes of the data region of a segment of capacity bytes. */
 uint64_t t_data_bytes(uint64_t segment_bytes);
@@ -87,8 +92,8 @@ struct t_entries {
 	size_t cap;
 };
 
-void t_entries_push(struct t_entries *list, uint64_t seq, int64_t time_ns,
-		    const void *data, size_t len);
+void t_entries_push_(struct t_entries *list, uint64_t seq, int64_t time_ns,
+		     const void *data, size_t len);
 void t_entries_free(struct t_entries *list);
 
 /*
@@ -96,25 +101,25 @@ void t_entries_free(struct t_entries *list);
  * that stopped the reader: LOGSTORE_END, or an error (after the entries
  * read before it). Fails the test if the reader cannot be opened.
  */
-int t_read_all(logstore_log *log, const struct logstore_start *start,
-	       struct t_entries *out);
+int t_read_all_(logstore_log *log, const struct logstore_start *start,
+		struct t_entries *out);
 
 /*
  * Append len bytes made from seed with the automatic time and the log's
  * durability; fail the test on error; record the entry in model.
  */
-void t_append(logstore_log *log, struct t_entries *model, size_t len,
-	      uint64_t seed);
+void t_append_(logstore_log *log, struct t_entries *model, size_t len,
+	       uint64_t seed);
 /* The same with data given. */
-void t_append_data(logstore_log *log, struct t_entries *model,
-		   const void *data, size_t len);
+void t_append_data_(logstore_log *log, struct t_entries *model,
+		    const void *data, size_t len);
 
 /*
  * Read the log from start and check that it holds exactly
  * model->v[first..n) (seq, time, length, bytes), then LOGSTORE_END.
  */
-void t_assert_log(logstore_log *log, const struct logstore_start *start,
-		  const struct t_entries *model, size_t first);
+void t_assert_log_(logstore_log *log, const struct logstore_start *start,
+		   const struct t_entries *model, size_t first);
 
 /* Start helpers. */
 struct logstore_start t_start_time(int64_t time_ns);
@@ -137,21 +142,38 @@ int t_write_file(const char *path, const void *buf, size_t len);
 int t_uring_available(void);
 
 /* Segment list of a log, malloc'ed; fails the test on error. */
-struct logstore_segment_info *t_segments(logstore_log *log, size_t *count);
+struct logstore_segment_info *t_segments_(logstore_log *log, size_t *count);
+
+/*
+ * Failures inside the helpers below are reported at the line of the test
+ * that called them: each macro records its caller's file and line.
+ */
+extern __thread const char *t_at_file;
+extern __thread int t_at_line;
+#define T_AT_(expr) (t_at_file = __FILE__, t_at_line = __LINE__, (expr))
+#define t_open(...) T_AT_(t_open_(__VA_ARGS__))
+#define t_open_small(...) T_AT_(t_open_small_(__VA_ARGS__))
+#define t_close(...) T_AT_(t_close_(__VA_ARGS__))
+#define t_entries_push(...) T_AT_(t_entries_push_(__VA_ARGS__))
+#define t_read_all(...) T_AT_(t_read_all_(__VA_ARGS__))
+#define t_append(...) T_AT_(t_append_(__VA_ARGS__))
+#define t_append_data(...) T_AT_(t_append_data_(__VA_ARGS__))
+#define t_assert_log(...) T_AT_(t_assert_log_(__VA_ARGS__))
+#define t_segments(...) T_AT_(t_segments_(__VA_ARGS__))
 
 /* Check a return code; on mismatch print both names and the detail. */
-#define t_assert_rc(expr, expected)                                           \
-	do {                                                                  \
-		int t_rc_ = (expr);                                           \
-		int t_ex_ = (expected);                                       \
-		if (t_rc_ != t_ex_) {                                         \
-			print_error("%s = %d (%s), expected %d (%s); "        \
+#define t_assert_rc(expr, expected)                                            \
+	do {                                                                   \
+		int t_rc_ = (expr);                                            \
+		int t_ex_ = (expected);                                        \
+		if (t_rc_ != t_ex_) {                                          \
+			print_error("%s = %d (%s), expected %d (%s); "         \
 				    "detail: \"%s\"\n",                        \
-				    #expr, t_rc_, logstore_strerror(t_rc_),   \
-				    t_ex_, logstore_strerror(t_ex_),          \
-				    logstore_error_detail());                 \
-			fail();                                               \
-		}                                                             \
+				    #expr, t_rc_, logstore_strerror(t_rc_),    \
+				    t_ex_, logstore_strerror(t_ex_),           \
+				    logstore_error_detail());                  \
+			fail();                                                \
+		}                                                              \
 	} while (0)
 
 #define t_assert_ok(expr) t_assert_rc(expr, 0)
@@ -162,12 +184,12 @@ struct logstore_segment_info *t_segments(logstore_log *log, size_t *count);
  * t_failures() == 0 afterwards.
  */
 void t_fail_note(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 unsigned t_failures(void);
-#define T_CHECK(cond, ...)                                                    \
-	do {                                                                  \
-		if (!(cond))                                                  \
-			t_fail_note(__FILE__, __LINE__, __VA_ARGS__);         \
+#define T_CHECK(cond, ...)                                                     \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			t_fail_note(__FILE__, __LINE__, __VA_ARGS__);          \
 	} while (0)
 
 /* Print the seed a randomized test uses, so a failure can be replayed. */

@@ -40,10 +40,9 @@ static size_t payload_len(unsigned t, unsigned c)
 static size_t payload_make(unsigned t, unsigned c, unsigned char *buf)
 {
 	size_t len = payload_len(t, c);
-	unsigned char head[5] = {(unsigned char)t, (unsigned char)c,
-				 (unsigned char)(c >> 8),
-				 (unsigned char)(c >> 16),
-				 (unsigned char)(c >> 24)};
+	unsigned char head[5] = {
+	    (unsigned char)t, (unsigned char)c, (unsigned char)(c >> 8),
+	    (unsigned char)(c >> 16), (unsigned char)(c >> 24)};
 
 	t_fill(buf, len, ((uint64_t)t << 32) ^ c ^ 0xabcdef);
 	memcpy(buf, head, len < 5 ? len : 5);
@@ -119,16 +118,15 @@ static void *reader_main(void *p)
 		return NULL;
 	while (arg->seen < TOTAL) {
 		struct logstore_entry e;
-		unsigned done = __atomic_load_n(&arg->sh->writers_done,
-						__ATOMIC_SEQ_CST);
+		unsigned done =
+		    __atomic_load_n(&arg->sh->writers_done, __ATOMIC_SEQ_CST);
 
 		rc = logstore_reader_next(reader, &e);
 		if (rc == LOGSTORE_END) {
 			/* Writers all done before this read: nothing more. */
 			if (done == WRITERS) {
 				T_CHECK(0, "reader %u: END after %llu entries",
-					arg->id,
-					(unsigned long long)arg->seen);
+					arg->id, (unsigned long long)arg->seen);
 				break;
 			}
 			pause_briefly(spins++);
@@ -141,21 +139,22 @@ static void *reader_main(void *p)
 		T_CHECK(e.seq == last_seq + 1, "reader %u: seq %llu after %llu",
 			arg->id, (unsigned long long)e.seq,
 			(unsigned long long)last_seq);
-		T_CHECK(e.time_ns > last_time, "reader %u: time %lld after %lld",
-			arg->id, (long long)e.time_ns, (long long)last_time);
+		T_CHECK(e.time_ns > last_time,
+			"reader %u: time %lld after %lld", arg->id,
+			(long long)e.time_ns, (long long)last_time);
 		last_seq = e.seq;
 		last_time = e.time_ns;
 		arg->seen++;
 		if (e.len < 1 || e.len > PAYLOAD_MAX) {
-			T_CHECK(0, "reader %u: seq %llu has length %zu", arg->id,
-				(unsigned long long)e.seq, e.len);
+			T_CHECK(0, "reader %u: seq %llu has length %zu",
+				arg->id, (unsigned long long)e.seq, e.len);
 			break;
 		}
 		unsigned t = ((const unsigned char *)e.data)[0];
 
 		if (t >= WRITERS || next[t] >= PER_WRITER) {
-			T_CHECK(0, "reader %u: seq %llu names writer %u", arg->id,
-				(unsigned long long)e.seq, t);
+			T_CHECK(0, "reader %u: seq %llu names writer %u",
+				arg->id, (unsigned long long)e.seq, t);
 			break;
 		}
 		size_t len = payload_make(t, next[t], want);
@@ -193,12 +192,12 @@ static void test_writers_and_tailing_readers(void **state)
 	for (unsigned i = 0; i < READERS; i++) {
 		ra[i] = (struct reader_arg){.sh = &sh, .id = i};
 		assert_int_equal(
-			pthread_create(&rt[i], NULL, reader_main, &ra[i]), 0);
+		    pthread_create(&rt[i], NULL, reader_main, &ra[i]), 0);
 	}
 	for (unsigned i = 0; i < WRITERS; i++) {
 		wa[i] = (struct writer_arg){.sh = &sh, .t = i};
 		assert_int_equal(
-			pthread_create(&wt[i], NULL, writer_main, &wa[i]), 0);
+		    pthread_create(&wt[i], NULL, writer_main, &wa[i]), 0);
 	}
 	for (unsigned i = 0; i < WRITERS; i++)
 		pthread_join(wt[i], NULL);
@@ -228,8 +227,8 @@ static void test_writers_and_tailing_readers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-			test_writers_and_tailing_readers, t_setup, t_teardown),
+	    cmocka_unit_test_setup_teardown(test_writers_and_tailing_readers,
+					    t_setup, t_teardown),
 	};
 	int skip = t_uring_available();
 

@@ -46,10 +46,9 @@ static void test_crc32c(void **state)
 	assert_int_equal(ls_crc32c(0, "", 0), 0);
 	/* Chaining at every split point equals the whole. */
 	for (size_t k = 0; k <= 9; k++)
-		assert_int_equal(
-			ls_crc32c(ls_crc32c(0, "123456789", k),
-				  "123456789" + k, 9 - k),
-			0xE3069283u);
+		assert_int_equal(ls_crc32c(ls_crc32c(0, "123456789", k),
+					   "123456789" + k, 9 - k),
+				 0xE3069283u);
 	/* Every length and alignment the fast paths may treat apart. */
 	t_fill(buf, sizeof(buf), 3);
 	for (size_t off = 0; off < 16; off++) {
@@ -60,9 +59,9 @@ static void test_crc32c(void **state)
 				 crc_ref(buf + off, 4096));
 		uint32_t part = ls_crc32c(0, buf + off, 1000 + off);
 
-		assert_int_equal(ls_crc32c(part, buf + 1000 + 2 * off,
-					   3000 - off),
-				 crc_ref(buf + off, 4000));
+		assert_int_equal(
+		    ls_crc32c(part, buf + 1000 + 2 * off, 3000 - off),
+		    crc_ref(buf + off, 4000));
 	}
 }
 
@@ -124,9 +123,9 @@ static uint64_t check_records(const char *path, const struct hdr *h,
 		assert_int_equal((int64_t)ls_get_u64(r + 16), want->time_ns);
 		assert_int_equal(ls_get_u32(r + 24), h->salt);
 		assert_int_equal(ls_get_u32(r + 28), 0);
-		assert_int_equal(ls_get_u32(r),
-				 ls_crc32c(0, r + 4,
-					   LS_RECORD_HEADER_BYTES - 4 + length));
+		assert_int_equal(
+		    ls_get_u32(r),
+		    ls_crc32c(0, r + 4, LS_RECORD_HEADER_BYTES - 4 + length));
 		if (want->len)
 			assert_memory_equal(r + LS_RECORD_HEADER_BYTES,
 					    want->data, want->len);
@@ -244,9 +243,9 @@ static void test_sealed_segment_layout(void **state)
 	unsigned char *index = malloc(count * LS_INDEX_ENTRY_BYTES);
 
 	assert_non_null(index);
-	assert_int_equal(t_read_at(p0, index, count * LS_INDEX_ENTRY_BYTES,
-				   h0.index_offset),
-			 0);
+	assert_int_equal(
+	    t_read_at(p0, index, count * LS_INDEX_ENTRY_BYTES, h0.index_offset),
+	    0);
 	assert_int_equal(ls_get_u32(seal + 48),
 			 ls_crc32c(0, index, count * LS_INDEX_ENTRY_BYTES));
 	for (uint32_t k = 0; k < count; k++) {
@@ -269,9 +268,9 @@ static void test_batch_flag(void **state)
 	logstore_log *log = t_open_small(ctx, SEG16);
 	struct t_entries model = {0};
 	struct logstore_batch_entry b[3] = {
-		{.data = "one", .len = 3},
-		{.data = "two!", .len = 4},
-		{.data = "three", .len = 5},
+	    {.data = "one", .len = 3},
+	    {.data = "two!", .len = 4},
+	    {.data = "three", .len = 5},
 	};
 	uint64_t offs[4];
 	struct hdr h;
@@ -289,8 +288,7 @@ static void test_batch_flag(void **state)
 
 		assert_int_equal(t_read_at(path, &flags, 4, offs[i] + 4), 0);
 		assert_int_equal(flags & LS_RECORD_BATCH_MORE,
-				 (i == 1 || i == 2) ? LS_RECORD_BATCH_MORE
-						    : 0);
+				 (i == 1 || i == 2) ? LS_RECORD_BATCH_MORE : 0);
 	}
 	t_close(log);
 	free(path);
@@ -302,10 +300,10 @@ static void test_batch_flag(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_crc32c),
-		T(test_first_segment_layout),
-		T(test_sealed_segment_layout),
-		T(test_batch_flag),
+	    T(test_crc32c),
+	    T(test_first_segment_layout),
+	    T(test_sealed_segment_layout),
+	    T(test_batch_flag),
 	};
 	int skip = t_uring_available();
 

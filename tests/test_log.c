@@ -99,6 +99,26 @@ static void test_append_one(void **state)
 	t_entries_free(&model);
 }
 
+/* Empty payloads are entries too. */
+static void test_empty_payload(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	logstore_log *log = t_open_small(ctx, SEG16);
+	struct t_entries model = {0};
+	struct logstore_entry e;
+	unsigned char buf[4];
+
+	t_append_data(log, &model, "", 0);
+	t_append_data(log, &model, "z", 1);
+	t_append_data(log, &model, "", 0);
+	t_assert_log(log, NULL, &model, 0);
+	t_assert_ok(logstore_log_last_entry(log, &e, buf, sizeof(buf)));
+	assert_int_equal(e.seq, 3);
+	assert_int_equal(e.len, 0);
+	t_close(log);
+	t_entries_free(&model);
+}
+
 static void test_append_two(void **state)
 {
 	struct t_ctx *ctx = ctx_of(state);
@@ -300,8 +320,8 @@ static void test_read_across_segments_and_writers(void **state)
  * 20 entries of 1000 bytes, 1000 ns apart, in 16 KiB segments: three
  * segments. Returns the open log.
  */
-static logstore_log *build_timed_log(struct t_ctx *ctx,
-				     struct t_entries *model, uint64_t *per)
+static logstore_log *build_timed_log(struct t_ctx *ctx, struct t_entries *model,
+				     uint64_t *per)
 {
 	logstore_log *log = t_open_small(ctx, SEG16);
 
@@ -470,26 +490,24 @@ static void test_forced_time_rejected(void **state)
 	struct t_entries model = {0};
 	uint64_t seq = 0;
 
-	t_assert_ok(logstore_log_append_at(log, T_TIME0 + 100, "a", 1, 0,
-					   &seq));
+	t_assert_ok(
+	    logstore_log_append_at(log, T_TIME0 + 100, "a", 1, 0, &seq));
 	assert_int_equal(seq, 1);
 	t_entries_push(&model, 1, T_TIME0 + 100, "a", 1);
 
 	seq = 77;
-	t_assert_rc(logstore_log_append_at(log, T_TIME0 + 100, "b", 1, 0,
-					   &seq),
+	t_assert_rc(logstore_log_append_at(log, T_TIME0 + 100, "b", 1, 0, &seq),
 		    LOGSTORE_ETIME);
 	t_assert_rc(logstore_log_append_at(log, T_TIME0 + 50, "c", 1, 0, &seq),
 		    LOGSTORE_ETIME);
 	t_assert_rc(logstore_log_append_at(log, 0, "d", 1, 0, &seq), -EINVAL);
-	t_assert_rc(logstore_log_append_at(log, -5, "e", 1, 0, &seq),
-		    -EINVAL);
+	t_assert_rc(logstore_log_append_at(log, -5, "e", 1, 0, &seq), -EINVAL);
 	t_assert_log(log, NULL, &model, 0);
 	assert_int_equal(stats_of(log).last_seq, 1);
 
 	/* No sequence number was consumed. */
-	t_assert_ok(logstore_log_append_at(log, T_TIME0 + 101, "f", 1, 0,
-					   &seq));
+	t_assert_ok(
+	    logstore_log_append_at(log, T_TIME0 + 101, "f", 1, 0, &seq));
 	assert_int_equal(seq, 2);
 	t_entries_push(&model, 2, T_TIME0 + 101, "f", 1);
 	/* The fake clock (T_TIME0) is behind: automatic time is last + 1. */
@@ -684,8 +702,7 @@ static void test_last_entry(void **state)
 	for (int round = 0; round < 3; round++) {
 		memset(buf, 0xee, sizeof(buf));
 		memset(&e, 0, sizeof(e));
-		t_assert_ok(logstore_log_last_entry(log, &e, buf,
-						    sizeof(buf)));
+		t_assert_ok(logstore_log_last_entry(log, &e, buf, sizeof(buf)));
 		assert_int_equal(e.seq, 3);
 		assert_int_equal(e.time_ns, model.v[2].time_ns);
 		assert_int_equal(e.len, 13);
@@ -714,8 +731,7 @@ static void test_last_entry(void **state)
  * Four segments by duration (1 s): segment k holds 3 entries at
  * T_TIME0 + k * 10 s + {0, 1, 2} ns. The last one is active.
  */
-static logstore_log *build_aged_log(struct t_ctx *ctx,
-				    struct t_entries *model)
+static logstore_log *build_aged_log(struct t_ctx *ctx, struct t_entries *model)
 {
 	struct logstore_options opts;
 	logstore_log *log;
@@ -760,7 +776,7 @@ static void test_retention_remove_older_than(void **state)
 
 	/* A cutoff past everything: every sealed one, never the active. */
 	t_assert_ok(logstore_log_remove_older_than(
-		log, T_TIME0 + 1000 * T_SECOND, &removed));
+	    log, T_TIME0 + 1000 * T_SECOND, &removed));
 	assert_int_equal(removed, 2);
 	assert_int_equal(t_seg_files(ctx->dir, names, 8), 1);
 	assert_string_equal(names[0], segs[3].name);
@@ -769,7 +785,7 @@ static void test_retention_remove_older_than(void **state)
 	assert_true(after[0].active);
 	free(after);
 	t_assert_ok(logstore_log_remove_older_than(
-		log, T_TIME0 + 1000 * T_SECOND, NULL));
+	    log, T_TIME0 + 1000 * T_SECOND, NULL));
 	t_assert_log(log, NULL, &model, 9);
 	assert_int_equal(stats_of(log).segments_removed, 3);
 	free(segs);
@@ -853,8 +869,8 @@ static void test_append_batch(void **state)
 
 	t_append_data(log, &model, "before", 6);
 	for (int i = 0; i < 5; i++)
-		b[i] = (struct logstore_batch_entry){
-			.data = words[i], .len = strlen(words[i])};
+		b[i] = (struct logstore_batch_entry){.data = words[i],
+						     .len = strlen(words[i])};
 	t_assert_ok(logstore_log_append_batch(log, b, 5, 0));
 	assert_int_equal(b[0].seq, 2);
 	assert_int_equal(b[4].seq, 6);
@@ -868,8 +884,7 @@ static void test_append_batch(void **state)
 		b[i].time_ns = T_TIME0 + 1000 * (i + 1);
 		b[i].seq = 0;
 	}
-	t_assert_ok(logstore_log_append_batch(log, b, 3,
-					      LOGSTORE_DURABLE));
+	t_assert_ok(logstore_log_append_batch(log, b, 3, LOGSTORE_DURABLE));
 	assert_int_equal(b[0].seq, 7);
 	assert_int_equal(b[2].time_ns, T_TIME0 + 3000);
 	check_batch_model(&model, b, 3);
@@ -886,9 +901,8 @@ static void test_append_batch(void **state)
 	assert_non_null(huge);
 	for (size_t i = 0; i <= LOGSTORE_BATCH_ENTRIES_MAX; i++)
 		huge[i] = (struct logstore_batch_entry){.data = "x", .len = 1};
-	t_assert_rc(logstore_log_append_batch(log, huge,
-					      LOGSTORE_BATCH_ENTRIES_MAX + 1,
-					      0),
+	t_assert_rc(logstore_log_append_batch(
+			log, huge, LOGSTORE_BATCH_ENTRIES_MAX + 1, 0),
 		    -EINVAL);
 	free(huge);
 	assert_int_equal(stats_of(log).last_seq, 9);
@@ -942,8 +956,7 @@ static void test_batch_too_big(void **state)
 	for (int i = 0; i < 10; i++)
 		b[i] = (struct logstore_batch_entry){.data = payload[i],
 						     .len = 1000};
-	t_assert_rc(logstore_log_append_batch(log, b, 10, 0),
-		    LOGSTORE_ETOOBIG);
+	t_assert_rc(logstore_log_append_batch(log, b, 10, 0), LOGSTORE_ETOOBIG);
 	free(t_segments(log, &n));
 	assert_int_equal(n, 0);
 	t_append_data(log, &model, "ok", 2);
@@ -1002,8 +1015,7 @@ static void test_entry_too_big(void **state)
 	log = t_open_small(ctx, SEG16);
 	t_assert_rc(logstore_log_append(log, buf, max + 1, 0, &seq, NULL),
 		    LOGSTORE_ETOOBIG);
-	t_assert_rc(logstore_log_append_at(log, T_TIME0, buf, max + 1, 0,
-					   &seq),
+	t_assert_rc(logstore_log_append_at(log, T_TIME0, buf, max + 1, 0, &seq),
 		    LOGSTORE_ETOOBIG);
 	free(t_segments(log, &n));
 	assert_int_equal(n, 0);
@@ -1101,9 +1113,9 @@ static void test_read_only_rejects_writes(void **state)
 	log = open_ro(ctx);
 	t_assert_rc(logstore_log_append(log, "x", 1, 0, &seq, NULL),
 		    LOGSTORE_EREADONLY);
-	t_assert_rc(logstore_log_append_at(log, T_TIME0 + T_SECOND, "x", 1, 0,
-					   &seq),
-		    LOGSTORE_EREADONLY);
+	t_assert_rc(
+	    logstore_log_append_at(log, T_TIME0 + T_SECOND, "x", 1, 0, &seq),
+	    LOGSTORE_EREADONLY);
 	t_assert_rc(logstore_log_append_batch(log, &b, 1, 0),
 		    LOGSTORE_EREADONLY);
 	t_assert_rc(logstore_log_sync(log), LOGSTORE_EREADONLY);
@@ -1139,9 +1151,9 @@ static void test_read_only_missing_dir(void **state)
 static void test_strerror(void **state)
 {
 	static const int codes[] = {
-		LOGSTORE_ECORRUPT, LOGSTORE_ELOCKED,   LOGSTORE_EFAILED,
-		LOGSTORE_ETIME,    LOGSTORE_ETOOBIG,   LOGSTORE_ENOTFOUND,
-		LOGSTORE_EACTIVE,  LOGSTORE_EREADONLY, LOGSTORE_EFORMAT,
+	    LOGSTORE_ECORRUPT, LOGSTORE_ELOCKED,   LOGSTORE_EFAILED,
+	    LOGSTORE_ETIME,    LOGSTORE_ETOOBIG,   LOGSTORE_ENOTFOUND,
+	    LOGSTORE_EACTIVE,  LOGSTORE_EREADONLY, LOGSTORE_EFORMAT,
 	};
 	size_t count = sizeof(codes) / sizeof(codes[0]);
 	const char *s;
@@ -1153,11 +1165,10 @@ static void test_strerror(void **state)
 		assert_true(strlen(s) > 0);
 		/* Each of our codes has its own name. */
 		for (size_t j = 0; j < i; j++)
-			assert_string_not_equal(s,
-						logstore_strerror(codes[j]));
+			assert_string_not_equal(s, logstore_strerror(codes[j]));
 	}
-	static const int others[] = {0, LOGSTORE_END, -EIO, -ENOSPC, -EINVAL,
-				     -ENOENT, -99999};
+	static const int others[] = {0,	      LOGSTORE_END, -EIO,  -ENOSPC,
+				     -EINVAL, -ENOENT,	    -99999};
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		s = logstore_strerror(others[i]);
 		assert_non_null(s);
@@ -1224,9 +1235,8 @@ static void test_buffered_then_sync(void **state)
 		int64_t time_ns;
 
 		t_fill(buf, sizeof(buf), 1000 + (uint64_t)i);
-		t_assert_ok(logstore_log_append(log, buf, sizeof(buf),
-						LOGSTORE_BUFFERED, &seq,
-						&time_ns));
+		t_assert_ok(logstore_log_append(
+		    log, buf, sizeof(buf), LOGSTORE_BUFFERED, &seq, &time_ns));
 		t_entries_push(&model, seq, time_ns, buf, sizeof(buf));
 	}
 	t_assert_ok(logstore_log_sync(log));
@@ -1322,47 +1332,137 @@ static void test_reader_survives_segment_removal(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * A read-only handle opened before the writer appends sees what the
+ * writer's own handle sees: last entry, segment list, seeks by time and
+ * by sequence number into sealed and active segments.
+ */
+static void test_read_only_follows_writer(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *ro = open_ro(ctx);
+	struct t_entries model = {0};
+	struct logstore_segment_info *mine, *theirs;
+	struct logstore_entry e;
+	unsigned char buf[1000];
+	size_t n, n2;
+
+	for (int i = 0; i < 20; i++) {
+		t_append(log, &model, 1000, (uint64_t)i);
+		t_clock_advance(&ctx->clock, 1000);
+	}
+	t_assert_ok(logstore_log_last_entry(ro, &e, buf, sizeof(buf)));
+	assert_int_equal(e.seq, 20);
+	assert_memory_equal(buf, model.v[19].data, 1000);
+	assert_int_equal(stats_of(ro).last_seq, 20);
+	mine = t_segments(log, &n);
+	theirs = t_segments(ro, &n2);
+	assert_int_equal(n2, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(theirs[i].name, mine[i].name);
+		assert_int_equal(theirs[i].first_seq, mine[i].first_seq);
+		assert_int_equal(theirs[i].last_seq, mine[i].last_seq);
+		assert_int_equal(theirs[i].last_time_ns, mine[i].last_time_ns);
+		assert_int_equal(theirs[i].entries, mine[i].entries);
+		assert_int_equal(theirs[i].bytes, mine[i].bytes);
+		assert_int_equal(theirs[i].active, mine[i].active);
+	}
+	free(mine);
+	free(theirs);
+	for (size_t k = 0; k < model.n; k++) {
+		struct logstore_start start = t_start_time(model.v[k].time_ns);
+
+		t_assert_log(ro, &start, &model, k);
+		start = t_start_seq(k + 1);
+		t_assert_log(ro, &start, &model, k);
+	}
+	t_close(ro);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/*
+ * A read-only handle (a reader process) open while the writer's retention
+ * removes the oldest segment: new readers start at the oldest entry still
+ * in the log, and the segment list follows the removal.
+ */
+static void test_read_only_after_writer_retention(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	uint64_t per;
+	logstore_log *log = build_timed_log(ctx, &model, &per);
+	logstore_log *ro = open_ro(ctx);
+	struct logstore_segment_info *segs;
+	struct logstore_start start;
+	size_t n, removed = 0;
+
+	segs = t_segments(ro, &n);
+	assert_int_equal(n, 3);
+	free(segs);
+	t_assert_ok(logstore_log_remove_older_than(log, model.v[per].time_ns,
+						   &removed));
+	assert_int_equal(removed, 1);
+
+	t_assert_log(ro, NULL, &model, per);
+	start = t_start_time(model.v[0].time_ns);
+	t_assert_log(ro, &start, &model, per);
+	start = t_start_seq(1);
+	t_assert_log(ro, &start, &model, per);
+	segs = t_segments(ro, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(segs[0].first_seq, per + 1);
+	free(segs);
+	t_close(ro);
+	t_close(log);
+	t_entries_free(&model);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_version_and_null),
-		T(test_append_one),
-		T(test_append_two),
-		T(test_open_creates_dir),
-		T(test_new_segment_at_size_limit),
-		T(test_segment_filled_exactly),
-		T(test_new_segment_at_duration_limit),
-		T(test_segment_files_never_exceed_limit),
-		T(test_read_across_segments_and_writers),
-		T(test_start_time_before_first),
-		T(test_start_time_after_last),
-		T(test_start_time_at_end_of_segment),
-		T(test_start_time_between_entries),
-		T(test_start_time_at_second_segment),
-		T(test_start_seq),
-		T(test_start_invalid),
-		T(test_forced_time_rejected),
-		T(test_auto_time_bumped),
-		T(test_second_writer_locked),
-		T(test_segments_list),
-		T(test_remove_segment),
-		T(test_last_entry),
-		T(test_retention_remove_older_than),
-		T(test_compactor),
-		T(test_append_batch),
-		T(test_batch_too_big),
-		T(test_batch_lands_in_one_segment),
-		T(test_entry_too_big),
-		T(test_bad_options),
-		T(test_read_only_rejects_writes),
-		T(test_read_only_missing_dir),
-		T(test_strerror),
-		T(test_seq_continues_after_reopen),
-		T(test_buffered_then_sync),
-		T(test_reader_sees_later_appends),
-		T(test_reader_survives_segment_removal),
+	    T(test_version_and_null),
+	    T(test_append_one),
+	    T(test_empty_payload),
+	    T(test_append_two),
+	    T(test_open_creates_dir),
+	    T(test_new_segment_at_size_limit),
+	    T(test_segment_filled_exactly),
+	    T(test_new_segment_at_duration_limit),
+	    T(test_segment_files_never_exceed_limit),
+	    T(test_read_across_segments_and_writers),
+	    T(test_start_time_before_first),
+	    T(test_start_time_after_last),
+	    T(test_start_time_at_end_of_segment),
+	    T(test_start_time_between_entries),
+	    T(test_start_time_at_second_segment),
+	    T(test_start_seq),
+	    T(test_start_invalid),
+	    T(test_forced_time_rejected),
+	    T(test_auto_time_bumped),
+	    T(test_second_writer_locked),
+	    T(test_segments_list),
+	    T(test_remove_segment),
+	    T(test_last_entry),
+	    T(test_retention_remove_older_than),
+	    T(test_compactor),
+	    T(test_append_batch),
+	    T(test_batch_too_big),
+	    T(test_batch_lands_in_one_segment),
+	    T(test_entry_too_big),
+	    T(test_bad_options),
+	    T(test_read_only_rejects_writes),
+	    T(test_read_only_missing_dir),
+	    T(test_read_only_follows_writer),
+	    T(test_read_only_after_writer_retention),
+	    T(test_strerror),
+	    T(test_seq_continues_after_reopen),
+	    T(test_buffered_then_sync),
+	    T(test_reader_sees_later_appends),
+	    T(test_reader_survives_segment_removal),
 	};
 	int skip = t_uring_available();
 

@@ -40,7 +40,7 @@
 #define PAYLOAD_MAGIC 0x5054534cu /* "LSTP" */
 #define PARENT_THREAD 99u
 #define READER_ENTRIES 3000u
-#define CHILD_BOUND_NS (120LL * T_SECOND) /* only against hangs */
+#define CHILD_BOUND_NS (60LL * T_SECOND) /* only against hangs */
 
 enum child_exit {
 	CHILD_OK = 0,
@@ -56,8 +56,8 @@ enum child_exit {
 
 static size_t crash_len(uint32_t iter, uint32_t t, uint32_t c)
 {
-	return 16 + t_mix(((uint64_t)iter << 48) ^ ((uint64_t)t << 32) ^ c) %
-			    200;
+	return 16 +
+	       t_mix(((uint64_t)iter << 48) ^ ((uint64_t)t << 32) ^ c) % 200;
 }
 
 static size_t crash_payload(uint32_t iter, uint32_t t, uint32_t c,
@@ -331,9 +331,9 @@ static size_t read_acks(int fd, struct acks *acks, uint32_t iter,
 			unsigned long long seq;
 
 			*nl = 0;
-			assert_int_equal(sscanf(pending, "%llu %u %u", &seq,
-						&ack.t, &ack.c),
-					 3);
+			assert_int_equal(
+			    sscanf(pending, "%llu %u %u", &seq, &ack.t, &ack.c),
+			    3);
 			ack.seq = seq;
 			acks_push(acks, ack);
 			got++;
@@ -345,12 +345,12 @@ static size_t read_acks(int fd, struct acks *acks, uint32_t iter,
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 		/* A generous bound, only to fail instead of hanging. */
-		if (poll(&pfd, 1, 120000) <= 0) {
+		if (poll(&pfd, 1, 60000) <= 0) {
 			print_error("no acknowledgement from the child\n");
 			fail();
 		}
-		ssize_t n = read(fd, pending + *pending_len,
-				 4096 - *pending_len);
+		ssize_t n =
+		    read(fd, pending + *pending_len, 4096 - *pending_len);
 
 		assert_true(n >= 0);
 		if (n == 0)
@@ -395,8 +395,9 @@ static uint64_t check_after_crash(logstore_log *log, const struct acks *acks,
 		uint32_t iter, t, c;
 
 		if (ack->seq == 0 || ack->seq > all.n) {
-			print_error("acknowledged seq %llu lost (log has %zu)\n",
-				    (unsigned long long)ack->seq, all.n);
+			print_error(
+			    "acknowledged seq %llu lost (log has %zu)\n",
+			    (unsigned long long)ack->seq, all.n);
 			fail();
 		}
 		const struct t_entry *e = &all.v[ack->seq - 1];
@@ -427,8 +428,8 @@ static void test_crash_keeps_acknowledged(void **state)
 		assert_int_equal(pipe(fds), 0);
 		snprintf(fd_arg, sizeof(fd_arg), "%d", fds[1]);
 		snprintf(iter_arg, sizeof(iter_arg), "%u", iter);
-		char *args[] = {"test_process", "crash", ctx->dir, fd_arg,
-				iter_arg, NULL};
+		char *args[] = {"test_process", "crash",  ctx->dir,
+				fd_arg,		iter_arg, NULL};
 		pid_t pid = spawn(args, fds[0]);
 
 		close(fds[1]);
@@ -451,8 +452,9 @@ static void test_crash_keeps_acknowledged(void **state)
 		struct logstore_stats st;
 
 		logstore_log_stats(log, &st);
-		fprintf(stderr, "crash %u: %zu acknowledged, %llu in the log, "
-				"%llu bytes of torn tail dropped\n",
+		fprintf(stderr,
+			"crash %u: %zu acknowledged, %llu in the log, "
+			"%llu bytes of torn tail dropped\n",
 			iter, got, (unsigned long long)n,
 			(unsigned long long)st.recovery_bytes_dropped);
 		/* Appending works again; the parent is one more "thread". */
@@ -461,8 +463,8 @@ static void test_crash_keeps_acknowledged(void **state)
 			size_t len = crash_payload(iter, PARENT_THREAD, c, buf);
 			uint64_t seq = 0;
 
-			t_assert_ok(logstore_log_append(log, buf, len, 0, &seq,
-							NULL));
+			t_assert_ok(
+			    logstore_log_append(log, buf, len, 0, &seq, NULL));
 			assert_int_equal(seq, n + 1 + c);
 		}
 		t_close(log);
@@ -492,14 +494,14 @@ static void test_reader_in_other_process(void **state)
 	assert_int_equal(pipe(fds), 0);
 	snprintf(fd_arg, sizeof(fd_arg), "%d", fds[1]);
 	snprintf(count_arg, sizeof(count_arg), "%u", READER_ENTRIES);
-	char *args[] = {"test_process", "reader", ctx->dir, fd_arg, count_arg,
-			NULL};
+	char *args[] = {"test_process", "reader",  ctx->dir,
+			fd_arg,		count_arg, NULL};
 	pid_t pid = spawn(args, fds[0]);
 
 	close(fds[1]);
 	struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
 
-	assert_int_equal(poll(&pfd, 1, 120000), 1);
+	assert_int_equal(poll(&pfd, 1, 60000), 1);
 	if (read(fds[0], &ready, 1) != 1 || ready != 'R') {
 		/* The child failed before reading: report its exit code. */
 		assert_int_equal(wait_exit(pid), CHILD_OK);
@@ -510,8 +512,8 @@ static void test_reader_in_other_process(void **state)
 		size_t len = seq_payload(i, buf);
 		uint64_t seq = 0;
 
-		t_assert_ok(logstore_log_append(log, buf, len,
-						LOGSTORE_DURABLE, &seq, NULL));
+		t_assert_ok(logstore_log_append(log, buf, len, LOGSTORE_DURABLE,
+						&seq, NULL));
 		assert_int_equal(seq, i);
 	}
 	free(t_segments(log, &n));
@@ -551,13 +553,12 @@ int main(int argc, char **argv)
 		/* Anything else: let cmocka see its own arguments. */
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged,
-						t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_reader_in_other_process,
-						t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_second_writer_in_other_process, t_setup,
-			t_teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_keeps_acknowledged,
+					    t_setup, t_teardown),
+	    cmocka_unit_test_setup_teardown(test_reader_in_other_process,
+					    t_setup, t_teardown),
+	    cmocka_unit_test_setup_teardown(test_second_writer_in_other_process,
+					    t_setup, t_teardown),
 	};
 	int skip = t_uring_available();
 

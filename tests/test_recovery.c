@@ -119,11 +119,11 @@ static void build_closed(struct t_ctx *ctx, struct t_entries *model, int n,
 }
 
 enum tail_kind {
-	TAIL_GARBAGE,       /* random bytes right after the last record */
-	TAIL_BAD_CRC,       /* a copy of the last record, next seq, bad crc */
-	TAIL_HALF_RECORD,   /* a correct next record, half of it written */
-	TAIL_FAR_GARBAGE,   /* random bytes some way past the end */
-	TAIL_TORN_LAST,     /* the last real record itself is damaged */
+	TAIL_GARBAGE,	  /* random bytes right after the last record */
+	TAIL_BAD_CRC,	  /* a copy of the last record, next seq, bad crc */
+	TAIL_HALF_RECORD, /* a correct next record, half of it written */
+	TAIL_FAR_GARBAGE, /* random bytes some way past the end */
+	TAIL_TORN_LAST,	  /* the last real record itself is damaged */
 };
 
 /*
@@ -171,9 +171,8 @@ static void torn_tail(struct t_ctx *ctx, enum tail_kind kind)
 		damage_len = last_bytes;
 		if (kind == TAIL_HALF_RECORD) {
 			/* Valid when whole, but only half reaches the disk. */
-			uint32_t crc = ls_crc32c(0, buf + 4,
-						 LS_RECORD_HEADER_BYTES - 4 +
-							 last->len);
+			uint32_t crc = ls_crc32c(
+			    0, buf + 4, LS_RECORD_HEADER_BYTES - 4 + last->len);
 			ls_put_u32(buf, crc);
 			damage_len = LS_RECORD_HEADER_BYTES + last->len / 2;
 		} else {
@@ -334,20 +333,20 @@ static void test_torn_atomic_batch(void **state)
 		assert_int_equal(t_read_at(path, &flags, 4, off[i] + 4), 0);
 		assert_int_equal(flags & LS_RECORD_BATCH_MORE,
 				 (i == 2 || i == 3) ? LS_RECORD_BATCH_MORE : 0);
-		assert_int_equal(flags & LS_RECORD_LENGTH_MASK,
-				 model.v[i].len);
+		assert_int_equal(flags & LS_RECORD_LENGTH_MASK, model.v[i].len);
 	}
 	/* Tear the batch's last record: its payload's last byte. */
-	assert_int_equal(t_flip_bit(path, off[4] + LS_RECORD_HEADER_BYTES +
-						  sizeof(payload[2]) - 1,
-				    3),
-			 0);
+	assert_int_equal(
+	    t_flip_bit(path,
+		       off[4] + LS_RECORD_HEADER_BYTES + sizeof(payload[2]) - 1,
+		       3),
+	    0);
 
 	log = t_open_small(ctx, SEG64);
 	assert_true(stats_of(log).recovery_bytes_dropped > 0);
 	assert_int_equal(stats_of(log).last_seq, 2);
-	assert_zero_range(path, off[2], (size_t)(off[4] - off[2]) +
-						ls_record_bytes(300));
+	assert_zero_range(path, off[2],
+			  (size_t)(off[4] - off[2]) + ls_record_bytes(300));
 	struct t_entries kept = {0};
 
 	for (size_t i = 0; i < 2; i++)
@@ -548,9 +547,8 @@ static void test_damaged_index_is_rebuilt(void **state)
 	build_three_segments(ctx, &model, names);
 	path = seg_path(ctx, names[0]);
 	t_fill(junk, sizeof(junk), 7);
-	assert_int_equal(t_write_at(path, junk, sizeof(junk),
-				    ls_index_offset(SEG16)),
-			 0);
+	assert_int_equal(
+	    t_write_at(path, junk, sizeof(junk), ls_index_offset(SEG16)), 0);
 	log = t_open_small(ctx, SEG16);
 	for (size_t i = 0; i < 7; i++) {
 		struct logstore_start start = t_start_time(model.v[i].time_ns);
@@ -678,14 +676,13 @@ static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op)
 	assert_int_not_equal(stats_of(log).failed, 0);
 	t_assert_rc(logstore_log_append(log, "x", 1, 0, &seq, NULL),
 		    LOGSTORE_EFAILED);
-	t_assert_rc(logstore_log_append(log, "x", 1, LOGSTORE_BUFFERED, &seq,
-					NULL),
+	t_assert_rc(
+	    logstore_log_append(log, "x", 1, LOGSTORE_BUFFERED, &seq, NULL),
+	    LOGSTORE_EFAILED);
+	t_assert_rc(logstore_log_append_at(log, T_TIME0 + 100 * T_SECOND, "x",
+					   1, 0, &seq),
 		    LOGSTORE_EFAILED);
-	t_assert_rc(logstore_log_append_at(log, T_TIME0 + 100 * T_SECOND,
-					   "x", 1, 0, &seq),
-		    LOGSTORE_EFAILED);
-	t_assert_rc(logstore_log_append_batch(log, &b, 1, 0),
-		    LOGSTORE_EFAILED);
+	t_assert_rc(logstore_log_append_batch(log, &b, 1, 0), LOGSTORE_EFAILED);
 	t_assert_rc(logstore_log_sync(log), LOGSTORE_EFAILED);
 	t_assert_rc(logstore_log_append(log, "x", 1, 0, &seq, NULL),
 		    LOGSTORE_EFAILED);
@@ -838,31 +835,69 @@ static void test_enospc_at_segment_creation(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * After a rollover failed (ENOSPC), no segment is active: the newest one
+ * is sealed and the next append will create its successor. Retention
+ * must still not make sequence numbers start over: whatever it removes,
+ * the next entry after a reopen gets the next sequence number.
+ */
+static void test_seq_not_reused_after_failed_rollover(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char buf[1000];
+	logstore_log *log;
+	uint64_t seq = 0;
+	size_t removed = 0;
+
+	log = t_open_small(ctx, SEG16);
+	for (int i = 0; i < 7; i++)
+		t_append(log, &model, 1000, (uint64_t)i);
+	ls_fault_set(LS_SYS_FALLOCATE, 1, ENOSPC);
+	t_fill(buf, sizeof(buf), 1);
+	t_assert_rc(logstore_log_append(log, buf, sizeof(buf), 0, &seq, NULL),
+		    -ENOSPC);
+	ls_fault_clear();
+	t_assert_ok(logstore_log_remove_older_than(log, INT64_MAX, &removed));
+	t_close(log);
+
+	log = t_open_small(ctx, SEG16);
+	t_assert_ok(logstore_log_append(log, "next", 4, 0, &seq, NULL));
+	if (seq != 8)
+		print_error("retention removed %zu segment(s); the next "
+			    "append after reopen got seq %llu, not 8\n",
+			    removed, (unsigned long long)seq);
+	assert_int_equal(seq, 8);
+	t_close(log);
+	t_entries_free(&model);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_torn_tail_garbage),
-		T(test_torn_tail_bad_crc_record),
-		T(test_torn_tail_half_record),
-		T(test_torn_tail_far_garbage),
-		T(test_torn_tail_last_record),
-		T(test_corruption_inside_last_segment),
-		T(test_clean_reopen_drops_nothing),
-		T(test_torn_atomic_batch),
-		T(test_flip_in_sealed_segment_read_only),
-		T(test_flip_in_sealed_segment_writer),
-		T(test_flip_in_unsealed_older_segment),
-		T(test_missing_seal_is_scanned),
-		T(test_damaged_index_is_rebuilt),
-		T(test_bad_header_crc_of_older_segment),
-		T(test_truncated_older_segment),
-		T(test_stray_tmp_removed),
-		T(test_fsync_failure_is_sticky),
-		T(test_write_failure_is_sticky),
-		T(test_short_write_completed),
-		T(test_enospc_at_segment_creation),
+	    T(test_torn_tail_garbage),
+	    T(test_torn_tail_bad_crc_record),
+	    T(test_torn_tail_half_record),
+	    T(test_torn_tail_far_garbage),
+	    T(test_torn_tail_last_record),
+	    T(test_corruption_inside_last_segment),
+	    T(test_clean_reopen_drops_nothing),
+	    T(test_torn_atomic_batch),
+	    T(test_flip_in_sealed_segment_read_only),
+	    T(test_flip_in_sealed_segment_writer),
+	    T(test_flip_in_unsealed_older_segment),
+	    T(test_missing_seal_is_scanned),
+	    T(test_damaged_index_is_rebuilt),
+	    T(test_bad_header_crc_of_older_segment),
+	    T(test_truncated_older_segment),
+	    T(test_stray_tmp_removed),
+	    T(test_fsync_failure_is_sticky),
+	    T(test_write_failure_is_sticky),
+	    T(test_short_write_completed),
+	    T(test_enospc_at_segment_creation),
+	    T(test_seq_not_reused_after_failed_rollover),
 	};
 	int skip = t_uring_available();
 
