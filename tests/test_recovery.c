@@ -645,7 +645,7 @@ static void test_stray_tmp_removed(void **state)
  * later write call returns LOGSTORE_EFAILED, committed entries stay
  * readable, and after a reopen the log works again.
  */
-static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op)
+static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op, int durability)
 {
 	struct t_entries model = {0};
 	struct logstore_batch_entry b = {.data = "b", .len = 1};
@@ -665,8 +665,8 @@ static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op)
 
 	t_fill(attempted, sizeof(attempted), 99);
 	ls_fault_set(op, 1, EIO);
-	rc = logstore_log_append(log, attempted, sizeof(attempted),
-				 LOGSTORE_DURABLE, &seq, NULL);
+	rc = logstore_log_append(log, attempted, sizeof(attempted), durability,
+				 &seq, NULL);
 	assert_true(ls_fault_calls(op) >= 1);
 	if (rc != LOGSTORE_EFAILED && rc != -EIO) {
 		print_error("append after injected EIO returned %d (%s)\n", rc,
@@ -734,12 +734,18 @@ static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op)
 
 static void test_fsync_failure_is_sticky(void **state)
 {
-	fail_stop(ctx_of(state), LS_SYS_URING_FSYNC);
+	fail_stop(ctx_of(state), LS_SYS_URING_FSYNC, LOGSTORE_DURABLE);
 }
 
 static void test_write_failure_is_sticky(void **state)
 {
-	fail_stop(ctx_of(state), LS_SYS_URING_WRITE);
+	fail_stop(ctx_of(state), LS_SYS_URING_WRITE, LOGSTORE_DURABLE);
+}
+
+/* Buffered batches reach the page cache with a plain pwrite. */
+static void test_buffered_write_failure_is_sticky(void **state)
+{
+	fail_stop(ctx_of(state), LS_SYS_PWRITE, LOGSTORE_BUFFERED);
 }
 
 static void test_short_write_completed(void **state)
@@ -895,6 +901,7 @@ int main(void)
 	    T(test_stray_tmp_removed),
 	    T(test_fsync_failure_is_sticky),
 	    T(test_write_failure_is_sticky),
+	    T(test_buffered_write_failure_is_sticky),
 	    T(test_short_write_completed),
 	    T(test_enospc_at_segment_creation),
 	    T(test_seq_not_reused_after_failed_rollover),
