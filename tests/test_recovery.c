@@ -615,6 +615,55 @@ static void test_truncated_older_segment(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * Open reads the header page of a sealed segment, not its records: a log
+ * of 1000 segments with a damaged record in the middle one opens, lists
+ * every segment from the seals, and only a reader that reaches the damage
+ * reports it.
+ */
+static void test_thousand_segments_open_without_scanning(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct t_entries seen = {0};
+	struct logstore_options opts;
+	size_t len = t_data_bytes(SEG16) - 32; /* one entry fills a segment */
+	char (*names)[64] = calloc(1000, 64);
+	logstore_log *log;
+	size_t n;
+
+	t_options(&opts, &ctx->clock, SEG16);
+	opts.durability = LOGSTORE_BUFFERED;
+	log = t_open(ctx->dir, &opts);
+	for (uint64_t i = 0; i < 1000; i++)
+		t_append(log, &model, len, i);
+	t_close(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 1000), 1000);
+
+	char *path = seg_path(ctx, names[499]);
+	assert_int_equal(t_flip_bit(path, LS_HEADER_BYTES + 32 + 10, 3), 0);
+	log = t_open(ctx->dir, &opts);
+	struct logstore_segment_info *segs = t_segments(log, &n);
+	assert_int_equal(n, 1000);
+	assert_int_equal(segs[499].first_seq, 500);
+	assert_int_equal(segs[499].last_seq, 500);
+	assert_int_equal(segs[499].entries, 1);
+	assert_int_equal(segs[998].last_time_ns, model.v[998].time_ns);
+	assert_true(segs[999].active);
+	free(segs);
+
+	t_assert_rc(t_read_all(log, NULL, &seen), LOGSTORE_ECORRUPT);
+	assert_int_equal(seen.n, 499);
+	assert_non_null(strstr(logstore_error_detail(), names[499]));
+	struct logstore_start after = t_start_seq(501);
+	t_assert_log(log, &after, &model, 500);
+	t_close(log);
+	t_entries_free(&seen);
+	t_entries_free(&model);
+	free(path);
+	free(names);
+}
+
 static void test_stray_tmp_removed(void **state)
 {
 	struct t_ctx *ctx = ctx_of(state);
@@ -899,6 +948,7 @@ int main(void)
 	    T(test_bad_header_crc_of_older_segment),
 	    T(test_truncated_older_segment),
 	    T(test_stray_tmp_removed),
+	    T(test_thousand_segments_open_without_scanning),
 	    T(test_fsync_failure_is_sticky),
 	    T(test_write_failure_is_sticky),
 	    T(test_buffered_write_failure_is_sticky),
