@@ -389,7 +389,9 @@ static int refresh_last(logstore_log *log, bool live,
 	if (atomic_load(&last->sealed))
 		return 0;
 	if (live && v->active_first_seq == last->first_seq) {
-		if (v->end > atomic_load(&last->end)) {
+		/* A watermark past the records is not believed. */
+		if (v->end > atomic_load(&last->end) &&
+		    v->end <= last->index_offset) {
 			last->last_seq = v->last_seq;
 			last->last_time = v->last_time;
 			last->entry_count = v->entry_count;
@@ -547,13 +549,40 @@ static int open_reader(logstore_log *log)
 	return rc;
 }
 
+/* A new directory's name is durable once its parent is fsynced. */
+static int sync_parent(const char *dir)
+{
+	char *copy = strdup(dir);
+	if (!copy)
+		return -ENOMEM;
+	size_t len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0'; /* "a/b/" names b */
+	char *slash = strrchr(copy, '/');
+	const char *parent = slash == copy ? "/" : slash ? copy : ".";
+	if (slash && slash != copy)
+		*slash = '\0';
+	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd < 0 ? -errno : ls_sys_fsync(fd);
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return rc;
+}
+
 static int open_dir(logstore_log *log, const char *dir)
 {
 	log->dir = strdup(dir);
 	if (!log->dir)
 		return ls_error(-ENOMEM, "out of memory");
-	if (!log->read_only && mkdir(dir, 0755) < 0 && errno != EEXIST)
+	if (!log->read_only && mkdir(dir, 0755) == 0) {
+		int rc = sync_parent(dir);
+		if (rc)
+			return ls_error(rc, "%s: fsync of the parent directory: %s",
+					dir, strerror(-rc));
+	} else if (!log->read_only && errno != EEXIST) {
 		return ls_error(-errno, "%s: mkdir: %s", dir, strerror(errno));
+	}
 	log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (log->dir_fd < 0)
 		return ls_error(-errno, "%s: %s", dir, strerror(errno));
