@@ -94,7 +94,10 @@
  * bytes after the end of its records that are not zero (a torn tail) are
  * counted as dropped and overwritten with zeros (and fdatasynced) before
  * anything is appended, so a later record can never be chained to stale
- * bytes. A sealed or non-last segment that fails a check is corrupt.
+ * bytes. An invalid record of the last segment that holds no all-zero
+ * 512-byte sector (so was written whole) and is followed by a valid record
+ * is corruption, not a torn tail. A sealed or non-last segment that fails
+ * a check, or has bytes other than zeros after its records, is corrupt.
  *
  * Time index entry (16 bytes, in the index region, one entry for the
  * first record and then for the first record starting at least

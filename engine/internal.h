@@ -46,6 +46,9 @@
  * flight, each at most batch_bytes_max, so twice that is enough.
  */
 #define LS_TAIL_ZERO_RUN_MIN (4u * 1024 * 1024)
+/* The unit a disk writes atomically at the least; see corrupt_before_tail. */
+#define LS_SECTOR_BYTES 512u
+_Static_assert(LS_HEADER_BYTES % LS_SECTOR_BYTES == 0, "sectors align");
 
 struct ls_segment {
 	_Atomic int refs;          /* list + readers + writer; freed at 0 */
@@ -210,8 +213,8 @@ void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
 			  int64_t time);
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 			   uint64_t seq, uint64_t *off, uint64_t *start_seq);
-bool ls_segment_valid_after(const struct ls_segment *seg,
-			    const struct ls_scan *st);
+bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
+				    const struct ls_scan *st);
 uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from,
 				 uint64_t zero_run);
 

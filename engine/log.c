@@ -475,7 +475,7 @@ static int recover_last(logstore_log *log)
 	struct ls_scan st;
 	ls_segment_scan(seg, LS_HEADER_BYTES, seg->first_seq - 1, INT64_MIN,
 			true, &st);
-	if (ls_segment_valid_after(seg, &st))
+	if (ls_segment_corrupt_before_tail(seg, &st))
 		return ls_error(LOGSTORE_ECORRUPT,
 				"segment %s offset %" PRIu64
 				": invalid record (seq %" PRIu64

@@ -437,22 +437,41 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 	st->bad_seq = seq + 1;
 }
 
+/* Whether the 512-byte sector at off (aligned) holds only zeros. */
+static bool sector_zero(const struct ls_segment *seg, uint64_t off)
+{
+	for (uint64_t o = off; o < off + LS_SECTOR_BYTES; o += 8)
+		if (ls_get_u64(seg->map + o) != 0)
+			return false;
+	return true;
+}
+
 /*
- * After a scan stopped at an invalid record: does a valid record follow
- * it? A torn tail ends the records; a damaged record followed by valid
- * ones is corruption before the tail, which must not be cut silently.
+ * After a scan stopped at an invalid record: is it corruption before the
+ * tail rather than a torn tail? Segments are zero-filled before use, so
+ * a write that never reached the disk (a crash, or a power loss that
+ * kept later sectors but not this one) leaves a zero sector inside the
+ * record. A record with no zero sector that fails its checks and is
+ * followed by a valid record was damaged after it was written: that must
+ * not be cut silently. The price: a damaged record whose payload holds a
+ * whole zero sector is taken for a torn tail (and reported as dropped).
  */
-bool ls_segment_valid_after(const struct ls_segment *seg,
-			    const struct ls_scan *st)
+bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
+				    const struct ls_scan *st)
 {
 	uint64_t off = st->bad_off;
 	if (off + LS_RECORD_HEADER_BYTES > seg->index_offset)
 		return false;
 	uint32_t len = ls_get_u32(seg->map + off + 4) & LS_RECORD_LENGTH_MASK;
 	uint64_t next = off + ls_record_bytes(len);
+	if (next <= off || next >= seg->index_offset)
+		return false;
+	for (uint64_t s = off & ~(uint64_t)(LS_SECTOR_BYTES - 1); s < next;
+	     s += LS_SECTOR_BYTES)
+		if (sector_zero(seg, s))
+			return false;
 	struct ls_record r;
-	return next > off && next < seg->index_offset &&
-	       ls_record_check(seg, next, seg->index_offset, st->bad_seq + 1,
+	return ls_record_check(seg, next, seg->index_offset, st->bad_seq + 1,
 			       INT64_MIN, &r) == 0;
 }
 

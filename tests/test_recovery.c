@@ -298,6 +298,58 @@ static void test_clean_reopen_drops_nothing(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * A power loss can keep later sectors of the unsynced tail and lose an
+ * earlier one: segments are zero-filled, so the lost sector reads as
+ * zeros. That is a torn tail, not corruption: open cuts it at the first
+ * damaged record, even though valid records follow, and zeroes the rest.
+ */
+static void test_power_loss_lost_sector_is_torn_tail(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct t_entries kept = {0};
+	unsigned char zeros[512] = {0};
+	char names[2][64];
+	uint64_t rec = ls_record_bytes(1500);
+	logstore_log *log = t_open_small(ctx, SEG64);
+
+	for (uint64_t i = 0; i < 30; i++)
+		t_append(log, &model, 1500, i);
+	t_close(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
+	char *path = seg_path(ctx, names[0]);
+	/*
+	 * A whole sector inside record 20's payload: record 21 and the ones
+	 * after it stay valid on disk.
+	 */
+	uint64_t rec20 = LS_HEADER_BYTES + 20 * rec;
+	uint64_t sector = (rec20 + 32 + 511) & ~(uint64_t)511;
+	assert_true(sector + 512 <= rec20 + rec);
+	assert_int_equal(t_write_at(path, zeros, sizeof(zeros), sector), 0);
+
+	log = t_open_small(ctx, SEG64);
+	struct logstore_stats st;
+	logstore_log_stats(log, &st);
+	assert_true(st.recovery_bytes_dropped > 0);
+	for (size_t i = 0; i < 20; i++)
+		t_entries_push(&kept, model.v[i].seq, model.v[i].time_ns,
+			       model.v[i].data, model.v[i].len);
+	t_assert_log(log, NULL, &kept, 0);
+	/* The valid records after the lost sector were zeroed too. */
+	unsigned char after[64];
+	assert_int_equal(t_read_at(path, after, sizeof(after),
+				   LS_HEADER_BYTES + 25 * rec), 0);
+	assert_memory_equal(after, zeros, sizeof(after));
+	t_append(log, &kept, 10, 99);
+	assert_int_equal(kept.v[20].seq, 21);
+	t_assert_log(log, NULL, &kept, 0);
+	t_close(log);
+	free(path);
+	t_entries_free(&kept);
+	t_entries_free(&model);
+}
+
 static void test_torn_atomic_batch(void **state)
 {
 	struct t_ctx *ctx = ctx_of(state);
@@ -940,6 +992,7 @@ int main(void)
 	    T(test_corruption_inside_last_segment),
 	    T(test_clean_reopen_drops_nothing),
 	    T(test_torn_atomic_batch),
+	    T(test_power_loss_lost_sector_is_torn_tail),
 	    T(test_flip_in_sealed_segment_read_only),
 	    T(test_flip_in_sealed_segment_writer),
 	    T(test_flip_in_unsealed_older_segment),
