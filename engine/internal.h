@@ -40,12 +40,6 @@
 #define LS_RING_ENTRIES 8
 /* Zero-fill chunk: MEASURED.md shows 1 MiB writes give large folios. */
 #define LS_ZERO_CHUNK_BYTES (1024u * 1024)
-/*
- * After the end of the records, recovery looks this far past the last
- * non-zero byte for more torn bytes. A crash tears at most the batches in
- * flight, each at most batch_bytes_max, so twice that is enough.
- */
-#define LS_TAIL_ZERO_RUN_MIN (4u * 1024 * 1024)
 /* The unit a disk writes atomically at the least; see corrupt_before_tail. */
 #define LS_SECTOR_BYTES 512u
 _Static_assert(LS_HEADER_BYTES % LS_SECTOR_BYTES == 0, "sectors align");
@@ -138,6 +132,7 @@ struct logstore_log {
 	bool rolling;              /* a rollover is in progress */
 	bool sync_requested;       /* logstore_log_sync waits */
 	uint64_t next_seq;         /* of the next append */
+	uint64_t next_seq_floor;   /* set by recovery: next_seq is never less */
 	int64_t last_time;         /* of the last assigned entry */
 	uint64_t written_seq;      /* in the page cache and visible */
 	uint64_t durable_seq;      /* fdatasynced */
@@ -215,8 +210,7 @@ void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 			   uint64_t seq, uint64_t *off, uint64_t *start_seq);
 bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 				    const struct ls_scan *st);
-uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from,
-				 uint64_t zero_run);
+uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from);
 
 /* log.c */
 int ls_log_refresh(logstore_log *log);

@@ -247,7 +247,7 @@ static int finalize_by_scan(struct ls_segment *seg, bool strict)
 	seg->last_off = st.last_off;
 	seg->entry_count += st.count;
 	atomic_store(&seg->end, st.end);
-	if (strict && ls_segment_nonzero_tail(seg, st.end, LS_PAGE_BYTES) > st.end)
+	if (strict && ls_segment_nonzero_tail(seg, st.end) > st.end)
 		return ls_error(LOGSTORE_ECORRUPT,
 				"segment %s offset %" PRIu64
 				": invalid record (expected seq %" PRIu64
@@ -482,13 +482,19 @@ static int recover_last(logstore_log *log)
 				") followed by valid ones: corruption before "
 				"the tail",
 				seg->name, st.bad_off, st.bad_seq);
-	uint64_t zero_run = 2ull * log->opts.batch_bytes_max;
-	if (zero_run < LS_TAIL_ZERO_RUN_MIN)
-		zero_run = LS_TAIL_ZERO_RUN_MIN;
-	uint64_t torn_end = ls_segment_nonzero_tail(seg, st.end, zero_run);
+	/*
+	 * Buffered appends can leave any amount of unsynced data, written
+	 * back in any order, so the whole rest of the segment is looked at.
+	 */
+	uint64_t torn_end = ls_segment_nonzero_tail(seg, st.end);
 	log->recovery_bytes_dropped = torn_end - st.end;
 	if (st.count == 0) {
-		/* Created, but its first record never became durable. */
+		/*
+		 * Created, but its first record never became durable. Its
+		 * first seq stays the next one, even if every older segment
+		 * has been removed.
+		 */
+		log->next_seq_floor = seg->first_seq;
 		rc = ls_sys_unlink(seg->path);
 		if (rc)
 			return ls_error(rc, "segment %s: unlink: %s", seg->name,
@@ -531,6 +537,8 @@ static int open_writer(logstore_log *log)
 		return rc;
 	struct ls_segment *last = log->nsegs ? log->segs[log->nsegs - 1] : NULL;
 	log->next_seq = last ? last->last_seq + 1 : 1;
+	if (log->next_seq < log->next_seq_floor)
+		log->next_seq = log->next_seq_floor;
 	log->last_time = last ? last->last_time : INT64_MIN;
 	log->written_seq = log->next_seq - 1;
 	log->durable_seq = log->next_seq - 1;

@@ -447,14 +447,41 @@ static bool sector_zero(const struct ls_segment *seg, uint64_t off)
 }
 
 /*
+ * The first record after off, at or before limit, that proves it was
+ * written to this segment (salt, reserved, length and checksum match) and
+ * is newer than after_seq. Returns its offset, or 0 if there is none.
+ */
+static uint64_t next_written_record(const struct ls_segment *seg,
+				    uint64_t off, uint64_t after_seq)
+{
+	for (off += LS_RECORD_ALIGN;
+	     off + LS_RECORD_HEADER_BYTES <= seg->index_offset;
+	     off += LS_RECORD_ALIGN) {
+		const uint8_t *p = seg->map + off;
+		if (ls_get_u32(p + 24) != seg->salt || ls_get_u32(p + 28) != 0 ||
+		    ls_get_u64(p + 8) <= after_seq)
+			continue;
+		uint32_t len = ls_get_u32(p + 4) & LS_RECORD_LENGTH_MASK;
+		if (len > seg->index_offset - off - LS_RECORD_HEADER_BYTES)
+			continue;
+		if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len) ==
+		    ls_get_u32(p))
+			return off;
+	}
+	return 0;
+}
+
+/*
  * After a scan stopped at an invalid record: is it corruption before the
- * tail rather than a torn tail? Segments are zero-filled before use, so
- * a write that never reached the disk (a crash, or a power loss that
- * kept later sectors but not this one) leaves a zero sector inside the
- * record. A record with no zero sector that fails its checks and is
- * followed by a valid record was damaged after it was written: that must
- * not be cut silently. The price: a damaged record whose payload holds a
- * whole zero sector is taken for a torn tail (and reported as dropped).
+ * tail rather than a torn tail? Segments are zero-filled before use, so a
+ * write that never reached the disk (a crash, or a power loss that kept
+ * later sectors but not earlier ones) leaves zeros: a header that is not
+ * this record's (zero, or not the expected salt and seq), or a whole zero
+ * sector before the next record that was written. Without such a sign, an
+ * invalid record followed by one written later was damaged after it was
+ * written, and must not be cut silently. The price: a damaged record
+ * whose header fields or a whole payload sector were hit the same way is
+ * taken for a torn tail (and reported as dropped).
  */
 bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 				    const struct ls_scan *st)
@@ -462,34 +489,30 @@ bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 	uint64_t off = st->bad_off;
 	if (off + LS_RECORD_HEADER_BYTES > seg->index_offset)
 		return false;
-	uint32_t len = ls_get_u32(seg->map + off + 4) & LS_RECORD_LENGTH_MASK;
-	uint64_t next = off + ls_record_bytes(len);
-	if (next <= off || next >= seg->index_offset)
+	const uint8_t *p = seg->map + off;
+	if (ls_get_u32(p + 24) != seg->salt || ls_get_u64(p + 8) != st->bad_seq)
 		return false;
-	for (uint64_t s = off & ~(uint64_t)(LS_SECTOR_BYTES - 1); s < next;
-	     s += LS_SECTOR_BYTES)
+	uint64_t next = next_written_record(seg, off, st->last_seq);
+	if (next == 0)
+		return false;
+	uint64_t s = (off + LS_SECTOR_BYTES - 1) & ~(uint64_t)(LS_SECTOR_BYTES - 1);
+	for (; s + LS_SECTOR_BYTES <= next; s += LS_SECTOR_BYTES)
 		if (sector_zero(seg, s))
 			return false;
-	struct ls_record r;
-	return ls_record_check(seg, next, seg->index_offset, st->bad_seq + 1,
-			       INT64_MIN, &r) == 0;
+	return true;
 }
 
 /*
- * The end of the bytes after from that are not zero: a torn tail. Looks
- * until a run of zero bytes at least zero_run long, or the index region.
- * Returns from when everything after it is zero.
+ * The end of the bytes after from that are not zero, up to the index
+ * region: everything a crash may have left there. Returns from when it is
+ * all zeros. Reads the rest of the segment: recovery only.
  */
-uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from,
-				 uint64_t zero_run)
+uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from)
 {
 	uint64_t last = from;
-	for (uint64_t off = from; off < seg->index_offset; off += 8) {
-		if (off - last >= zero_run)
-			break;
+	for (uint64_t off = from; off < seg->index_offset; off += 8)
 		if (ls_get_u64(seg->map + off) != 0)
 			last = off + 8;
-	}
 	return last;
 }
 

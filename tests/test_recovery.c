@@ -331,7 +331,8 @@ static void test_power_loss_lost_sector_is_torn_tail(void **state)
 	log = t_open_small(ctx, SEG64);
 	struct logstore_stats st;
 	logstore_log_stats(log, &st);
-	assert_true(st.recovery_bytes_dropped > 0);
+	/* Records 20..29: everything after the last good record. */
+	assert_int_equal(st.recovery_bytes_dropped, 10 * rec);
 	for (size_t i = 0; i < 20; i++)
 		t_entries_push(&kept, model.v[i].seq, model.v[i].time_ns,
 			       model.v[i].data, model.v[i].len);
@@ -348,6 +349,50 @@ static void test_power_loss_lost_sector_is_torn_tail(void **state)
 	free(path);
 	t_entries_free(&kept);
 	t_entries_free(&model);
+}
+
+/*
+ * A flipped bit in a record's length field makes the scan look for the
+ * next record in the wrong place. It is still damage before the tail:
+ * open must refuse, not cut the records after it and reuse their seqs.
+ */
+static void length_flip(struct t_ctx *ctx, uint64_t victim)
+{
+	struct t_entries model = {0};
+	char names[2][64];
+	uint64_t rec = ls_record_bytes(100);
+	logstore_log *log = t_open_small(ctx, SEG64);
+
+	for (uint64_t i = 0; i < 100; i++)
+		t_append(log, &model, 100, i);
+	t_close(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
+	char *path = seg_path(ctx, names[0]);
+	/* Bit 20 of length_flags: byte 2 of the field at offset 4, bit 4. */
+	assert_int_equal(
+	    t_flip_bit(path, LS_HEADER_BYTES + victim * rec + 4 + 2, 4), 0);
+	struct logstore_options opts;
+	t_options(&opts, &ctx->clock, SEG64);
+	logstore_log *bad = NULL;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &bad), LOGSTORE_ECORRUPT);
+	assert_true(t_file_exists(path));
+	/* Nothing was cut: the last record is still on disk. */
+	unsigned char last[32];
+	assert_int_equal(t_read_at(path, last, sizeof(last),
+				   LS_HEADER_BYTES + 99 * rec), 0);
+	assert_int_equal(ls_get_u64(last + 8), 100);
+	free(path);
+	t_entries_free(&model);
+}
+
+static void test_length_flip_mid_last_segment(void **state)
+{
+	length_flip(ctx_of(state), 50);
+}
+
+static void test_length_flip_first_record(void **state)
+{
+	length_flip(ctx_of(state), 0);
 }
 
 static void test_torn_atomic_batch(void **state)
@@ -993,6 +1038,8 @@ int main(void)
 	    T(test_clean_reopen_drops_nothing),
 	    T(test_torn_atomic_batch),
 	    T(test_power_loss_lost_sector_is_torn_tail),
+	    T(test_length_flip_mid_last_segment),
+	    T(test_length_flip_first_record),
 	    T(test_flip_in_sealed_segment_read_only),
 	    T(test_flip_in_sealed_segment_writer),
 	    T(test_flip_in_unsealed_older_segment),
