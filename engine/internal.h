@@ -49,6 +49,7 @@ struct ls_segment {
 	char name[32];             /* NNN.seg; immutable */
 	char *path;                /* dir/name; immutable */
 	uint32_t salt;             /* immutable */
+	uint64_t ino;              /* inode at load; immutable */
 	uint64_t first_seq;        /* immutable */
 	int64_t first_time;        /* immutable */
 	uint64_t capacity;         /* file bytes; immutable */
@@ -86,6 +87,7 @@ struct ls_shm {
 	_Atomic int64_t last_time;
 	_Atomic uint64_t entry_count;      /* of the active segment */
 	_Atomic uint64_t durable_seq;
+	_Atomic uint64_t active_salt;      /* tells a recreated file apart */
 };
 
 struct ls_shm_view {
@@ -94,6 +96,7 @@ struct ls_shm_view {
 	uint64_t last_seq;
 	int64_t last_time;
 	uint64_t entry_count;
+	uint64_t active_salt;
 };
 
 /* A group-commit batch: records for one contiguous range of a segment. */
@@ -152,6 +155,7 @@ struct logstore_log {
 	uint64_t recovery_bytes_dropped; /* set at open */
 
 	/* Compaction thread, under compactor_mu. */
+	pthread_mutex_t compactor_ctl_mu; /* serializes start and stop */
 	pthread_mutex_t compactor_mu;
 	pthread_cond_t compactor_cond;
 	pthread_t compactor;

@@ -178,6 +178,33 @@ struct ls_segment *ls_log_segs_take(logstore_log *log, size_t i)
 	return seg;
 }
 
+static int finalize_by_scan(struct ls_segment *seg, bool strict);
+
+/*
+ * Whether the file under seg's name is another one: an empty last segment
+ * deleted by a writer's recovery and created again.
+ */
+static bool replaced(const logstore_log *log, const struct ls_segment *seg)
+{
+	struct stat st;
+	return fstatat(log->dir_fd, seg->name, &st, 0) == 0 &&
+	       (uint64_t)st.st_ino != seg->ino;
+}
+
+/*
+ * Drop a segment the writer removed from a read-only handle's list. A
+ * reader may be inside it: its end is made final first (from the mapping,
+ * which outlives the file), so the reader reads on to it and moves on.
+ */
+static void drop_removed(logstore_log *log, size_t i)
+{
+	struct ls_segment *seg = log->segs[i];
+	if (!atomic_load(&seg->sealed) && seg->map)
+		finalize_by_scan(seg, false);
+	atomic_store(&seg->sealed, true);
+	ls_segment_unref(ls_log_segs_take(log, i));
+}
+
 static bool names_have(char **names, size_t n, const char *name)
 {
 	return bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
@@ -190,13 +217,14 @@ static bool names_have(char **names, size_t n, const char *name)
  */
 int ls_log_sync_segments(logstore_log *log)
 {
-	uint64_t after = log->nsegs ? log->segs[log->nsegs - 1]->first_seq : 0;
 	char **names = NULL;
 	size_t n = 0;
 	int rc = list_names(log, &names, &n);
 	for (size_t i = log->nsegs; !rc && log->read_only && i-- > 0;)
-		if (!names_have(names, n, log->segs[i]->name))
-			ls_segment_unref(ls_log_segs_take(log, i));
+		if (!names_have(names, n, log->segs[i]->name) ||
+		    (i + 1 == log->nsegs && replaced(log, log->segs[i])))
+			drop_removed(log, i);
+	uint64_t after = log->nsegs ? log->segs[log->nsegs - 1]->first_seq : 0;
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct ls_segment *seg;
 		uint64_t seq;
@@ -295,6 +323,7 @@ void ls_shm_publish(logstore_log *log, const struct ls_segment *seg)
 	atomic_store(&s->last_seq, seg ? seg->last_seq : 0);
 	atomic_store(&s->last_time, seg ? seg->last_time : 0);
 	atomic_store(&s->entry_count, seg ? seg->entry_count : 0);
+	atomic_store(&s->active_salt, seg ? seg->salt : 0);
 	atomic_store(&s->version, v + 2);
 }
 
@@ -312,6 +341,7 @@ static bool shm_read(const logstore_log *log, struct ls_shm_view *v)
 		v->last_seq = atomic_load(&s->last_seq);
 		v->last_time = atomic_load(&s->last_time);
 		v->entry_count = atomic_load(&s->entry_count);
+		v->active_salt = atomic_load(&s->active_salt);
 		if (atomic_load(&s->version) == a)
 			return true;
 	}
@@ -356,6 +386,15 @@ static int lock_open_writer(logstore_log *log)
 		return ls_error(rc, "%s/%s: mmap: %s", log->dir, LS_LOCK_NAME,
 				strerror(-rc));
 	log->shm = p;
+	/*
+	 * Forget the previous writer's watermark before recovery changes
+	 * what it points at, and even out a version it left odd by dying
+	 * in the middle of an update.
+	 */
+	uint64_t v = atomic_load(&log->shm->version);
+	if (v & 1)
+		atomic_store(&log->shm->version, v + 1);
+	ls_shm_publish(log, NULL);
 	memcpy(log->shm->magic, shm_magic, 8);
 	return 0;
 }
@@ -388,7 +427,8 @@ static int refresh_last(logstore_log *log, bool live,
 	struct ls_segment *last = log->segs[log->nsegs - 1];
 	if (atomic_load(&last->sealed))
 		return 0;
-	if (live && v->active_first_seq == last->first_seq) {
+	if (live && v->active_first_seq == last->first_seq &&
+	    v->active_salt == last->salt) {
 		/* A watermark past the records is not believed. */
 		if (v->end > atomic_load(&last->end) &&
 		    v->end <= last->index_offset) {
@@ -418,7 +458,7 @@ int ls_log_refresh(logstore_log *log)
 	int rc = 0;
 	struct ls_segment *last = log->nsegs ? log->segs[log->nsegs - 1] : NULL;
 	if (!have || !last || v.active_first_seq != last->first_seq ||
-	    first_removed(log))
+	    v.active_salt != last->salt || first_removed(log))
 		rc = ls_log_sync_segments(log);
 	for (size_t i = 0; !rc && i + 1 < log->nsegs; i++) {
 		struct ls_segment *seg = log->segs[i];
@@ -611,6 +651,7 @@ int logstore_log_open(const char *dir, const struct logstore_options *opts,
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->segs_mu, NULL);
 	pthread_mutex_init(&log->compactor_mu, NULL);
+	pthread_mutex_init(&log->compactor_ctl_mu, NULL);
 	pthread_cond_init(&log->cond, NULL);
 	pthread_cond_init(&log->compactor_cond, NULL);
 	int rc = options_resolve(opts, &log->opts);
@@ -649,6 +690,7 @@ int logstore_log_close(logstore_log *log)
 	pthread_cond_destroy(&log->compactor_cond);
 	pthread_cond_destroy(&log->cond);
 	pthread_mutex_destroy(&log->compactor_mu);
+	pthread_mutex_destroy(&log->compactor_ctl_mu);
 	pthread_mutex_destroy(&log->segs_mu);
 	pthread_mutex_destroy(&log->mu);
 	free(log->dir);

@@ -168,6 +168,20 @@ void logstore_reader_close(logstore_reader *r)
 }
 
 /*
+ * Index in segs of the segment after cur (the oldest if cur is NULL). A
+ * segment with cur's first seq that is not cur replaces a file deleted by
+ * recovery (see ls_log_sync_segments) and comes next. segs_mu held.
+ */
+static size_t next_index(const logstore_log *log, const struct ls_segment *cur)
+{
+	size_t i = 0;
+	while (cur && i < log->nsegs &&
+	       (log->segs[i]->first_seq < cur->first_seq || log->segs[i] == cur))
+		i++;
+	return i;
+}
+
+/*
  * At the end of the reader's segment: move to the next one if this one
  * is final. Returns 0 when moved, LOGSTORE_END when there is none yet.
  */
@@ -179,19 +193,15 @@ static int reader_advance(logstore_reader *r)
 		return rc;
 	pthread_mutex_lock(&log->segs_mu);
 	size_t i = 0;
-	uint64_t after = r->seg ? r->seg->first_seq : 0;
 	bool final = !r->seg || (atomic_load(&r->seg->sealed) &&
 				 r->off >= atomic_load(&r->seg->end));
-	while (r->seg && i < log->nsegs && log->segs[i]->first_seq <= after)
-		i++;
+	i = next_index(log, r->seg);
 	rc = LOGSTORE_END;
 	struct ls_segment *seg;
 	while (final && i < log->nsegs) {
 		rc = take_segment(log, i, &seg);
 		if (removed_retry(log, rc)) {
-			for (i = 0; r->seg && i < log->nsegs &&
-				    log->segs[i]->first_seq <= after;)
-				i++;
+			i = next_index(log, r->seg);
 			rc = LOGSTORE_END;
 			continue;
 		}

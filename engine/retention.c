@@ -126,14 +126,9 @@ static void *compactor_main(void *arg)
 	return NULL;
 }
 
-int logstore_compactor_start(logstore_log *log, int64_t interval_ns,
-			     int64_t retention_ns)
+static int compactor_start_locked(logstore_log *log, int64_t interval_ns,
+				  int64_t retention_ns)
 {
-	if (!log || interval_ns <= 0 || retention_ns < 0)
-		return ls_error(-EINVAL, "interval must be > 0, retention >= 0");
-	if (log->read_only)
-		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
-				log->dir);
 	pthread_mutex_lock(&log->compactor_mu);
 	int rc = 0;
 	if (log->compactor_running) {
@@ -157,19 +152,43 @@ int logstore_compactor_start(logstore_log *log, int64_t interval_ns,
 	return rc;
 }
 
+/*
+ * Start and stop hold compactor_ctl_mu from beginning to end (the join
+ * included), so a start never reuses the condition variable or the
+ * thread handle of a compactor that is still stopping.
+ */
+int logstore_compactor_start(logstore_log *log, int64_t interval_ns,
+			     int64_t retention_ns)
+{
+	if (!log || interval_ns <= 0 || retention_ns < 0)
+		return ls_error(-EINVAL, "interval must be > 0, retention >= 0");
+	if (log->read_only)
+		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
+				log->dir);
+	pthread_mutex_lock(&log->compactor_ctl_mu);
+	int rc = compactor_start_locked(log, interval_ns, retention_ns);
+	pthread_mutex_unlock(&log->compactor_ctl_mu);
+	return rc;
+}
+
 int logstore_compactor_stop(logstore_log *log)
 {
 	if (!log)
 		return ls_error(-EINVAL, "log is required");
+	pthread_mutex_lock(&log->compactor_ctl_mu);
 	pthread_mutex_lock(&log->compactor_mu);
 	bool running = log->compactor_running;
 	log->compactor_stop = true;
-	log->compactor_running = false;
 	pthread_cond_broadcast(&log->compactor_cond);
 	pthread_mutex_unlock(&log->compactor_mu);
+	if (running)
+		pthread_join(log->compactor, NULL);
+	pthread_mutex_lock(&log->compactor_mu);
+	log->compactor_running = false;
+	pthread_mutex_unlock(&log->compactor_mu);
+	pthread_mutex_unlock(&log->compactor_ctl_mu);
 	if (!running)
 		return ls_error(-ENOENT, "no compactor running");
-	pthread_join(log->compactor, NULL);
 	return 0;
 }
 

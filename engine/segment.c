@@ -331,6 +331,7 @@ int ls_segment_load(logstore_log *log, const char *name,
 	close(fd);
 	if (!rc)
 		rc = header_decode(seg, page, (uint64_t)st.st_size);
+	seg->ino = (uint64_t)st.st_ino;
 	if (rc)
 		goto err_free;
 	seg->last_seq = first_seq - 1;

@@ -1387,6 +1387,101 @@ static void test_read_only_follows_writer(void **state)
  * removes the oldest segment: new readers start at the oldest entry still
  * in the log, and the segment list follows the removal.
  */
+/*
+ * A read-only reader inside a segment that was still active when it last
+ * looked: the writer appends to it, rolls over and removes it. The reader
+ * reads the rest of it from its mapping, then moves to the next segment.
+ */
+static void test_read_only_reader_in_removed_unsealed_segment(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct logstore_options opts;
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.segment_duration_ns = 100 * T_SECOND;
+	logstore_log *w = t_open(ctx->dir, &opts);
+	for (uint64_t i = 0; i < 3; i++)
+		t_append(w, &model, 10, i);
+	logstore_log *ro = open_ro(ctx);
+	logstore_reader *rd;
+	struct logstore_entry e;
+	t_assert_ok(logstore_reader_open(ro, NULL, &rd));
+	for (size_t i = 0; i < 3; i++) {
+		t_assert_ok(logstore_reader_next(rd, &e));
+		assert_int_equal(e.seq, model.v[i].seq);
+	}
+	t_assert_rc(logstore_reader_next(rd, &e), LOGSTORE_END);
+	for (uint64_t i = 3; i < 6; i++)
+		t_append(w, &model, 10, i);
+	t_clock_advance(&ctx->clock, 1000 * T_SECOND); /* duration rollover */
+	t_append(w, &model, 10, 6);
+	t_assert_ok(logstore_log_remove_segment(w, model.v[0].time_ns));
+	for (size_t i = 3; i < 7; i++) {
+		t_assert_ok(logstore_reader_next(rd, &e));
+		assert_int_equal(e.seq, model.v[i].seq);
+		assert_int_equal(e.len, model.v[i].len);
+		assert_memory_equal(e.data, model.v[i].data, e.len);
+	}
+	t_assert_rc(logstore_reader_next(rd, &e), LOGSTORE_END);
+	logstore_reader_close(rd);
+	t_close(ro);
+	t_close(w);
+	t_entries_free(&model);
+}
+
+/*
+ * A read-only handle saw an empty last segment (a crash after creating
+ * it); the next writer deletes it in recovery and creates a new file with
+ * the same name. The reader must read the new file, not the old mapping.
+ */
+static void test_read_only_follows_recreated_segment(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct logstore_options opts;
+	char names[4][64];
+	unsigned char zeros[4096] = {0};
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.segment_duration_ns = 100 * T_SECOND;
+	logstore_log *w = t_open(ctx->dir, &opts);
+	for (uint64_t i = 0; i < 3; i++)
+		t_append(w, &model, 10, i);
+	t_clock_advance(&ctx->clock, 1000 * T_SECOND);
+	struct t_entries lost = {0};
+	t_append(w, &lost, 10, 3); /* seq 4 in a new segment */
+	t_close(w);
+	/* The crash: the new segment's first record never reached the disk. */
+	assert_int_equal(t_seg_files(ctx->dir, names, 4), 2);
+	char *path = t_path(ctx->dir, names[1]);
+	assert_int_equal(t_write_at(path, zeros, sizeof(zeros), 4096), 0);
+
+	logstore_log *ro = open_ro(ctx);
+	logstore_reader *rd;
+	struct logstore_entry e;
+	t_assert_ok(logstore_reader_open(ro, NULL, &rd));
+	for (size_t i = 0; i < 3; i++)
+		t_assert_ok(logstore_reader_next(rd, &e));
+	t_assert_rc(logstore_reader_next(rd, &e), LOGSTORE_END);
+
+	w = t_open(ctx->dir, &opts);
+	t_clock_advance(&ctx->clock, T_SECOND);
+	for (uint64_t i = 3; i < 6; i++)
+		t_append(w, &model, 10, 10 + i);
+	assert_int_equal(model.v[3].seq, 4);
+	for (size_t i = 3; i < 6; i++) {
+		t_assert_ok(logstore_reader_next(rd, &e));
+		assert_int_equal(e.seq, model.v[i].seq);
+		assert_memory_equal(e.data, model.v[i].data, e.len);
+	}
+	t_assert_rc(logstore_reader_next(rd, &e), LOGSTORE_END);
+	logstore_reader_close(rd);
+	t_close(ro);
+	t_close(w);
+	free(path);
+	t_entries_free(&lost);
+	t_entries_free(&model);
+}
+
 static void test_read_only_after_writer_retention(void **state)
 {
 	struct t_ctx *ctx = ctx_of(state);
@@ -1458,6 +1553,8 @@ int main(void)
 	    T(test_read_only_missing_dir),
 	    T(test_read_only_follows_writer),
 	    T(test_read_only_after_writer_retention),
+	    T(test_read_only_reader_in_removed_unsealed_segment),
+	    T(test_read_only_follows_recreated_segment),
 	    T(test_strerror),
 	    T(test_seq_continues_after_reopen),
 	    T(test_buffered_then_sync),
