@@ -221,8 +221,11 @@ LOGSTORE_API int logstore_log_append_at(logstore_log *log, int64_t time_ns,
  * success each entry's seq and time_ns are filled in.
  * Returns 0, -EINVAL (count 0 or > LOGSTORE_BATCH_ENTRIES_MAX),
  * LOGSTORE_ETIME, LOGSTORE_ETOOBIG (the batch exceeds batch_bytes_max or a
- * segment), LOGSTORE_EFAILED, LOGSTORE_EREADONLY, -errno. Nothing is
- * written on error. Thread-safe.
+ * segment), LOGSTORE_EFAILED, LOGSTORE_EREADONLY, -errno. On a validation
+ * error (-EINVAL, ETIME, ETOOBIG, EREADONLY) nothing is written. On
+ * LOGSTORE_EFAILED the entries are not acknowledged: a write may have
+ * reached the file before the failure, and a reopen keeps what is valid
+ * on disk, whole batches only. Thread-safe.
  */
 LOGSTORE_API int logstore_log_append_batch(logstore_log *log,
 					   struct logstore_batch_entry *entries,
