@@ -42,9 +42,8 @@ static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t len)
 }
 
 #ifdef LS_HAVE_SSE42_PATH
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c,
-							 const uint8_t *p,
-							 size_t len)
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t c, const uint8_t *p, size_t len)
 {
 	uint64_t c64 = c;
 	while (len >= 8) {

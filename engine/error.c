@@ -37,7 +37,8 @@ const char *logstore_strerror(int code)
 	case LOGSTORE_END:
 		return "end of log";
 	case LOGSTORE_ECORRUPT:
-		return "log data is corrupt (checksum or structure check failed)";
+		return "log data is corrupt (checksum or structure check "
+		       "failed)";
 	case LOGSTORE_ELOCKED:
 		return "log is locked by another writer";
 	case LOGSTORE_EFAILED:

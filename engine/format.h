@@ -140,7 +140,8 @@
 #define LS_SEGMENT_SUFFIX ".seg"
 #define LS_SEGMENT_NAME_DIGITS 20
 
-static const char ls_segment_magic[8] = {'L', 'G', 'S', 'T', 'S', 'E', 'G', '1'};
+static const char ls_segment_magic[8] = {'L', 'G', 'S', 'T',
+					 'S', 'E', 'G', '1'};
 static const char ls_seal_magic[8] = {'L', 'G', 'S', 'T', 'S', 'E', 'A', 'L'};
 
 /* Segment header, as decoded; the byte layout is the table above. */
@@ -253,8 +254,8 @@ static inline uint32_t ls_index_capacity(uint64_t capacity)
 /* Where the index region starts in a segment of capacity bytes. */
 static inline uint64_t ls_index_offset(uint64_t capacity)
 {
-	uint64_t bytes = (uint64_t)ls_index_capacity(capacity) *
-			 LS_INDEX_ENTRY_BYTES;
+	uint64_t bytes =
+	    (uint64_t)ls_index_capacity(capacity) * LS_INDEX_ENTRY_BYTES;
 	bytes = (bytes + LS_PAGE_BYTES - 1) & ~(uint64_t)(LS_PAGE_BYTES - 1);
 	return capacity - bytes;
 }

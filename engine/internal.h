@@ -23,7 +23,7 @@
 #include "format.h"
 #include "logstore.h"
 
-#define LOGSTORE_ASSERT(x)                                                    \
+#define LOGSTORE_ASSERT(x)                                                     \
 	((x) ? (void)0 : ls_assert_fail(#x, __FILE__, __LINE__, __func__))
 #ifdef NDEBUG
 #define LOGSTORE_DEBUG_ASSERT(x) ((void)0)
@@ -45,49 +45,50 @@
 _Static_assert(LS_HEADER_BYTES % LS_SECTOR_BYTES == 0, "sectors align");
 
 struct ls_segment {
-	_Atomic int refs;          /* list + readers + writer; freed at 0 */
-	char name[32];             /* NNN.seg; immutable */
-	char *path;                /* dir/name; immutable */
-	uint32_t salt;             /* immutable */
-	uint64_t ino;              /* inode at load; immutable */
-	uint64_t first_seq;        /* immutable */
-	int64_t first_time;        /* immutable */
-	uint64_t capacity;         /* file bytes; immutable */
-	uint64_t index_offset;     /* records end before this; immutable */
-	uint32_t index_capacity;   /* immutable */
+	_Atomic int refs;	 /* list + readers + writer; freed at 0 */
+	char name[32];		 /* NNN.seg; immutable */
+	char *path;		 /* dir/name; immutable */
+	uint32_t salt;		 /* immutable */
+	uint64_t ino;		 /* inode at load; immutable */
+	uint64_t first_seq;	 /* immutable */
+	int64_t first_time;	 /* immutable */
+	uint64_t capacity;	 /* file bytes; immutable */
+	uint64_t index_offset;	 /* records end before this; immutable */
+	uint32_t index_capacity; /* immutable */
 
 	/* Committed state: written under segs_mu, read under segs_mu. */
-	uint64_t last_seq;         /* first_seq - 1 while empty */
-	int64_t last_time;         /* first_time while empty */
+	uint64_t last_seq; /* first_seq - 1 while empty */
+	int64_t last_time; /* first_time while empty */
 	uint64_t entry_count;
-	uint64_t last_off;         /* offset of the last committed record */
-	_Atomic uint64_t end;      /* committed end: readers never pass it */
-	_Atomic bool sealed;       /* end is final and a next segment may exist */
-	bool removed;              /* unlinked; under segs_mu */
+	uint64_t last_off;    /* offset of the last committed record */
+	_Atomic uint64_t end; /* committed end: readers never pass it */
+	_Atomic bool sealed;  /* end is final and a next segment may exist */
+	bool removed;	      /* unlinked; under segs_mu */
 
 	/* Time index: in memory while active (writer), else on disk. */
 	struct ls_index_entry *index; /* writer's active segment; else NULL */
 	_Atomic uint32_t index_count; /* entries valid in index */
-	uint64_t index_next_off;   /* next record at/after this is indexed; writer */
+	uint64_t
+	    index_next_off; /* next record at/after this is indexed; writer */
 	uint32_t disk_index_count; /* from the seal */
 	uint32_t disk_index_crc;   /* from the seal */
-	int disk_index_state;      /* 0 unchecked, 1 good, -1 bad; segs_mu */
+	int disk_index_state;	   /* 0 unchecked, 1 good, -1 bad; segs_mu */
 
-	const uint8_t *map;        /* read-only mapping; under segs_mu once set */
-	int fd;                    /* writer's fd of the active segment, or -1 */
+	const uint8_t *map; /* read-only mapping; under segs_mu once set */
+	int fd;		    /* writer's fd of the active segment, or -1 */
 };
 
 /* The live commit watermark in LOCK, shared with other processes. */
 struct ls_shm {
-	char magic[8];                     /* "LGSTSHM1" */
-	_Atomic uint64_t version;          /* seqlock: odd while updating */
+	char magic[8];			   /* "LGSTSHM1" */
+	_Atomic uint64_t version;	   /* seqlock: odd while updating */
 	_Atomic uint64_t active_first_seq; /* 0: no active segment */
-	_Atomic uint64_t end;              /* committed end of the active one */
+	_Atomic uint64_t end;		   /* committed end of the active one */
 	_Atomic uint64_t last_seq;
 	_Atomic int64_t last_time;
-	_Atomic uint64_t entry_count;      /* of the active segment */
+	_Atomic uint64_t entry_count; /* of the active segment */
 	_Atomic uint64_t durable_seq;
-	_Atomic uint64_t active_salt;      /* tells a recreated file apart */
+	_Atomic uint64_t active_salt; /* tells a recreated file apart */
 };
 
 struct ls_shm_view {
@@ -101,49 +102,49 @@ struct ls_shm_view {
 
 /* A group-commit batch: records for one contiguous range of a segment. */
 struct ls_batch {
-	uint8_t *buf;              /* batch_bytes_max bytes, allocated at open */
-	uint32_t len;              /* bytes of records in buf */
-	uint64_t start_off;        /* segment offset of buf[0] */
-	struct ls_segment *seg;    /* where it goes */
-	uint64_t last_seq;         /* of the last record in buf */
+	uint8_t *buf;		/* batch_bytes_max bytes, allocated at open */
+	uint32_t len;		/* bytes of records in buf */
+	uint64_t start_off;	/* segment offset of buf[0] */
+	struct ls_segment *seg; /* where it goes */
+	uint64_t last_seq;	/* of the last record in buf */
 	int64_t last_time;
-	uint64_t last_off;         /* segment offset of the last record */
-	uint32_t entries;          /* records in buf */
-	bool need_sync;            /* a durable append waits on it */
+	uint64_t last_off; /* segment offset of the last record */
+	uint32_t entries;  /* records in buf */
+	bool need_sync;	   /* a durable append waits on it */
 };
 
 struct logstore_log {
-	char *dir;                 /* immutable */
-	int dir_fd;                /* immutable */
+	char *dir;		      /* immutable */
+	int dir_fd;		      /* immutable */
 	struct logstore_options opts; /* resolved defaults; immutable */
-	bool read_only;            /* immutable */
-	int lock_fd;               /* LOCK; -1 if a reader found none */
-	struct ls_shm *shm;        /* mapping of LOCK, or NULL */
+	bool read_only;		      /* immutable */
+	int lock_fd;		      /* LOCK; -1 if a reader found none */
+	struct ls_shm *shm;	      /* mapping of LOCK, or NULL */
 
-	pthread_mutex_t segs_mu;   /* guards segs, nsegs and segment fields */
-	struct ls_segment **segs;  /* oldest first */
+	pthread_mutex_t segs_mu;  /* guards segs, nsegs and segment fields */
+	struct ls_segment **segs; /* oldest first */
 	size_t nsegs;
 	size_t segs_cap;
 
 	/* Writer state, under mu. */
 	pthread_mutex_t mu;
-	pthread_cond_t cond;       /* leader done, rollover done, failure */
+	pthread_cond_t cond; /* leader done, rollover done, failure */
 	struct ls_batch batches[2];
-	struct ls_batch *fill;     /* appenders copy into this one */
-	struct ls_batch *spare;    /* NULL while the leader writes it */
-	bool leader_busy;          /* a thread is writing a batch */
-	bool rolling;              /* a rollover is in progress */
-	bool sync_requested;       /* logstore_log_sync waits */
-	uint64_t next_seq;         /* of the next append */
+	struct ls_batch *fill;	   /* appenders copy into this one */
+	struct ls_batch *spare;	   /* NULL while the leader writes it */
+	bool leader_busy;	   /* a thread is writing a batch */
+	bool rolling;		   /* a rollover is in progress */
+	bool sync_requested;	   /* logstore_log_sync waits */
+	uint64_t next_seq;	   /* of the next append */
 	uint64_t next_seq_floor;   /* set by recovery: next_seq is never less */
-	int64_t last_time;         /* of the last assigned entry */
-	uint64_t written_seq;      /* in the page cache and visible */
-	uint64_t durable_seq;      /* fdatasynced */
-	int failed;                /* sticky error, 0 if healthy */
+	int64_t last_time;	   /* of the last assigned entry */
+	uint64_t written_seq;	   /* in the page cache and visible */
+	uint64_t durable_seq;	   /* fdatasynced */
+	int failed;		   /* sticky error, 0 if healthy */
 	struct ls_segment *active; /* NULL until the next append creates one */
-	struct io_uring ring;      /* used by the leader only */
+	struct io_uring ring;	   /* used by the leader only */
 	bool ring_ready;
-	uint8_t *zero_buf;         /* LS_ZERO_CHUNK_BYTES of zeros */
+	uint8_t *zero_buf; /* LS_ZERO_CHUNK_BYTES of zeros */
 
 	/* Statistics, relaxed atomics. */
 	_Atomic uint64_t st_entries;
@@ -177,26 +178,26 @@ struct ls_record {
 
 /* Result of scanning a segment's records for validity. */
 struct ls_scan {
-	uint64_t end;       /* offset just past the last committed record */
-	uint64_t last_seq;  /* of the last committed record */
+	uint64_t end;	   /* offset just past the last committed record */
+	uint64_t last_seq; /* of the last committed record */
 	int64_t last_time;
 	uint64_t last_off;
-	uint64_t count;     /* committed records scanned */
-	uint64_t bad_off;   /* where the first invalid record starts */
-	uint64_t bad_seq;   /* the seq expected there */
+	uint64_t count;	  /* committed records scanned */
+	uint64_t bad_off; /* where the first invalid record starts */
+	uint64_t bad_seq; /* the seq expected there */
 };
 
 /* error.c */
 int ls_error(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 _Noreturn void ls_assert_fail(const char *expr, const char *file, int line,
 			      const char *func);
 
 /* segment.c */
 void ls_segment_name(char *buf, size_t cap, uint64_t first_seq);
 bool ls_segment_name_parse(const char *name, uint64_t *first_seq);
-int ls_segment_create(logstore_log *log, uint64_t first_seq,
-		      int64_t first_time, struct ls_segment **out);
+int ls_segment_create(logstore_log *log, uint64_t first_seq, int64_t first_time,
+		      struct ls_segment **out);
 int ls_segment_load(logstore_log *log, const char *name,
 		    struct ls_segment **out);
 int ls_segment_map(struct ls_segment *seg);

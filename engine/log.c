@@ -83,8 +83,9 @@ static int options_resolve(const struct logstore_options *in,
 				LOGSTORE_BATCH_BYTES_MAX);
 	if (o->durability != LOGSTORE_DURABLE &&
 	    o->durability != LOGSTORE_BUFFERED)
-		return ls_error(-EINVAL, "durability %d is not one of "
-					 "enum logstore_durability",
+		return ls_error(-EINVAL,
+				"durability %d is not one of "
+				"enum logstore_durability",
 				o->durability);
 	return 0;
 }
@@ -270,8 +271,8 @@ static int finalize_by_scan(struct ls_segment *seg, bool strict)
 			seg->entry_count ? seg->last_time : INT64_MIN, false,
 			&st);
 	seg->last_seq = st.last_seq;
-	seg->last_time = seg->entry_count + st.count ? st.last_time
-						      : seg->first_time;
+	seg->last_time =
+	    seg->entry_count + st.count ? st.last_time : seg->first_time;
 	seg->last_off = st.last_off;
 	seg->entry_count += st.count;
 	atomic_store(&seg->end, st.end);
@@ -350,8 +351,8 @@ static bool shm_read(const logstore_log *log, struct ls_shm_view *v)
 
 static bool writer_live(const logstore_log *log)
 {
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-			   .l_start = 0, .l_len = 1};
+	struct flock fl = {
+	    .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	if (log->lock_fd < 0 || fcntl(log->lock_fd, F_OFD_GETLK, &fl) < 0)
 		return false;
 	return fl.l_type != F_UNLCK;
@@ -365,8 +366,8 @@ static int lock_open_writer(logstore_log *log)
 		return ls_error(-errno, "%s/%s: %s", log->dir, LS_LOCK_NAME,
 				strerror(errno));
 	log->lock_fd = fd;
-	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-			   .l_start = 0, .l_len = 1};
+	struct flock fl = {
+	    .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
 	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
 		if (errno == EAGAIN || errno == EACCES)
 			return ls_error(LOGSTORE_ELOCKED,
@@ -488,8 +489,9 @@ static int zero_torn_tail(logstore_log *log, struct ls_segment *seg,
 {
 	int rc = 0;
 	for (uint64_t off = from; !rc && off < to; off += LS_ZERO_CHUNK_BYTES) {
-		uint64_t n = to - off < LS_ZERO_CHUNK_BYTES ? to - off
-							   : LS_ZERO_CHUNK_BYTES;
+		uint64_t n = to - off < LS_ZERO_CHUNK_BYTES
+				 ? to - off
+				 : LS_ZERO_CHUNK_BYTES;
 		rc = ls_sys_pwrite_all(seg->fd, log->zero_buf, n, off);
 	}
 	if (!rc)
@@ -626,7 +628,8 @@ static int open_dir(logstore_log *log, const char *dir)
 	if (!log->read_only && mkdir(dir, 0755) == 0) {
 		int rc = sync_parent(dir);
 		if (rc)
-			return ls_error(rc, "%s: fsync of the parent directory: %s",
+			return ls_error(rc,
+					"%s: fsync of the parent directory: %s",
 					dir, strerror(-rc));
 	} else if (!log->read_only && errno != EEXIST) {
 		return ls_error(-errno, "%s: mkdir: %s", dir, strerror(errno));
@@ -700,8 +703,9 @@ int logstore_log_close(logstore_log *log)
 
 /* ---- listing and figures ---- */
 
-int logstore_log_segments(logstore_log *log, struct logstore_segment_info *infos,
-			  size_t cap, size_t *count)
+int logstore_log_segments(logstore_log *log,
+			  struct logstore_segment_info *infos, size_t cap,
+			  size_t *count)
 {
 	if (!log || !count || (cap && !infos))
 		return ls_error(-EINVAL, "log and count are required");
@@ -777,8 +781,8 @@ void logstore_log_stats(logstore_log *log, struct logstore_stats *st)
 	pthread_mutex_unlock(&log->mu);
 	if (log->read_only) {
 		pthread_mutex_lock(&log->segs_mu);
-		st->last_seq = log->nsegs ? log->segs[log->nsegs - 1]->last_seq
-					  : 0;
+		st->last_seq =
+		    log->nsegs ? log->segs[log->nsegs - 1]->last_seq : 0;
 		pthread_mutex_unlock(&log->segs_mu);
 	}
 }

@@ -29,11 +29,11 @@
 struct logstore_reader {
 	logstore_log *log;
 	struct ls_segment *seg; /* referenced and mapped, or NULL */
-	uint64_t off;           /* next record */
-	uint64_t next_seq;      /* expected seq of that record */
-	int64_t prev_time;      /* time of the previous record, or INT64_MIN */
-	uint64_t min_seq;       /* skip entries below: seek by seq */
-	int64_t min_time;       /* skip entries below: seek by time */
+	uint64_t off;		/* next record */
+	uint64_t next_seq;	/* expected seq of that record */
+	int64_t prev_time;	/* time of the previous record, or INT64_MIN */
+	uint64_t min_seq;	/* skip entries below: seek by seq */
+	int64_t min_time;	/* skip entries below: seek by time */
 	struct ls_segment *prev_seg; /* released at the next call */
 };
 
@@ -109,17 +109,16 @@ static int reader_position(logstore_reader *r,
 			return 0;
 		}
 		size_t i = start->kind == LOGSTORE_START_OLDEST
-				   ? 0
-				   : seek_segment(log, start);
+			       ? 0
+			       : seek_segment(log, start);
 		rc = take_segment(log, i, &seg);
 	} while (removed_retry(log, rc));
 	if (!rc) {
 		reader_enter(r, seg);
 		if (start->kind != LOGSTORE_START_OLDEST)
-			ls_segment_index_seek(seg,
-					      start->kind == LOGSTORE_START_TIME,
-					      start->time_ns, start->seq,
-					      &r->off, &r->next_seq);
+			ls_segment_index_seek(
+			    seg, start->kind == LOGSTORE_START_TIME,
+			    start->time_ns, start->seq, &r->off, &r->next_seq);
 	}
 	pthread_mutex_unlock(&log->segs_mu);
 	return rc;
@@ -128,8 +127,8 @@ static int reader_position(logstore_reader *r,
 int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
 			 logstore_reader **out)
 {
-	static const struct logstore_start oldest = {
-		.kind = LOGSTORE_START_OLDEST};
+	static const struct logstore_start oldest = {.kind =
+							 LOGSTORE_START_OLDEST};
 	if (!log || !out)
 		return ls_error(-EINVAL, "log and out are required");
 	*out = NULL;
@@ -147,8 +146,8 @@ int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
 		return ls_error(-ENOMEM, "out of memory");
 	r->log = log;
 	r->min_seq = start->kind == LOGSTORE_START_SEQ ? start->seq : 0;
-	r->min_time = start->kind == LOGSTORE_START_TIME ? start->time_ns
-							 : INT64_MIN;
+	r->min_time =
+	    start->kind == LOGSTORE_START_TIME ? start->time_ns : INT64_MIN;
 	rc = reader_position(r, start);
 	if (rc) {
 		free(r);
@@ -175,8 +174,9 @@ void logstore_reader_close(logstore_reader *r)
 static size_t next_index(const logstore_log *log, const struct ls_segment *cur)
 {
 	size_t i = 0;
-	while (cur && i < log->nsegs &&
-	       (log->segs[i]->first_seq < cur->first_seq || log->segs[i] == cur))
+	while (
+	    cur && i < log->nsegs &&
+	    (log->segs[i]->first_seq < cur->first_seq || log->segs[i] == cur))
 		i++;
 	return i;
 }
@@ -220,13 +220,13 @@ static int reader_advance(logstore_reader *r)
 static int corrupt(const logstore_reader *r, int why)
 {
 	static const char *const reasons[] = {
-		"",
-		"record crosses the committed end",
-		"record length out of range",
-		"record belongs to another segment or use of the file",
-		"sequence number out of order",
-		"time not increasing",
-		"checksum mismatch",
+	    "",
+	    "record crosses the committed end",
+	    "record length out of range",
+	    "record belongs to another segment or use of the file",
+	    "sequence number out of order",
+	    "time not increasing",
+	    "checksum mismatch",
 	};
 	return ls_error(LOGSTORE_ECORRUPT,
 			"%s/%s offset %" PRIu64 ": %s (expected seq %" PRIu64
@@ -243,8 +243,7 @@ int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
 	r->prev_seg = NULL;
 	for (;;) {
 		uint64_t end = r->seg ? atomic_load_explicit(
-						&r->seg->end,
-						memory_order_acquire)
+					    &r->seg->end, memory_order_acquire)
 				      : 0;
 		if (!r->seg || r->off >= end) {
 			int rc = reader_advance(r);

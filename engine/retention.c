@@ -143,7 +143,8 @@ static int compactor_start_locked(logstore_log *log, int64_t interval_ns,
 		pthread_cond_destroy(&log->compactor_cond);
 		pthread_cond_init(&log->compactor_cond, &ca);
 		pthread_condattr_destroy(&ca);
-		rc = -pthread_create(&log->compactor, NULL, compactor_main, log);
+		rc =
+		    -pthread_create(&log->compactor, NULL, compactor_main, log);
 		log->compactor_running = rc == 0;
 		if (rc)
 			ls_error(rc, "pthread_create: %s", strerror(-rc));
@@ -161,7 +162,8 @@ int logstore_compactor_start(logstore_log *log, int64_t interval_ns,
 			     int64_t retention_ns)
 {
 	if (!log || interval_ns <= 0 || retention_ns < 0)
-		return ls_error(-EINVAL, "interval must be > 0, retention >= 0");
+		return ls_error(-EINVAL,
+				"interval must be > 0, retention >= 0");
 	if (log->read_only)
 		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
 				log->dir);

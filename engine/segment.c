@@ -17,8 +17,8 @@
  * Sections: names; lifetime (alloc, ref, unref, map); create; load;
  * records (check, scan, tail); seal; index.
  */
-#include "internal.h"
 #include "crc32c.h"
+#include "internal.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -182,8 +182,8 @@ static int segment_fill(logstore_log *log, struct ls_segment *seg, int fd)
  * durable under its final name, open for writing (seg->fd) and with an
  * empty in-memory index. Runs on the appender that rolls over.
  */
-int ls_segment_create(logstore_log *log, uint64_t first_seq,
-		      int64_t first_time, struct ls_segment **out)
+int ls_segment_create(logstore_log *log, uint64_t first_seq, int64_t first_time,
+		      struct ls_segment **out)
 {
 	struct ls_segment *seg = segment_alloc(log, first_seq);
 	if (!seg)
@@ -452,15 +452,15 @@ static bool sector_zero(const struct ls_segment *seg, uint64_t off)
  * written to this segment (salt, reserved, length and checksum match) and
  * is newer than after_seq. Returns its offset, or 0 if there is none.
  */
-static uint64_t next_written_record(const struct ls_segment *seg,
-				    uint64_t off, uint64_t after_seq)
+static uint64_t next_written_record(const struct ls_segment *seg, uint64_t off,
+				    uint64_t after_seq)
 {
 	for (off += LS_RECORD_ALIGN;
 	     off + LS_RECORD_HEADER_BYTES <= seg->index_offset;
 	     off += LS_RECORD_ALIGN) {
 		const uint8_t *p = seg->map + off;
-		if (ls_get_u32(p + 24) != seg->salt || ls_get_u32(p + 28) != 0 ||
-		    ls_get_u64(p + 8) <= after_seq)
+		if (ls_get_u32(p + 24) != seg->salt ||
+		    ls_get_u32(p + 28) != 0 || ls_get_u64(p + 8) <= after_seq)
 			continue;
 		uint32_t len = ls_get_u32(p + 4) & LS_RECORD_LENGTH_MASK;
 		if (len > seg->index_offset - off - LS_RECORD_HEADER_BYTES)
@@ -496,7 +496,8 @@ bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 	uint64_t next = next_written_record(seg, off, st->last_seq);
 	if (next == 0)
 		return false;
-	uint64_t s = (off + LS_SECTOR_BYTES - 1) & ~(uint64_t)(LS_SECTOR_BYTES - 1);
+	uint64_t s =
+	    (off + LS_SECTOR_BYTES - 1) & ~(uint64_t)(LS_SECTOR_BYTES - 1);
 	for (; s + LS_SECTOR_BYTES <= next; s += LS_SECTOR_BYTES)
 		if (sector_zero(seg, s))
 			return false;
@@ -570,8 +571,8 @@ int ls_segment_seal(logstore_log *log, struct ls_segment *seg)
 void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
 			  int64_t time)
 {
-	uint32_t n = atomic_load_explicit(&seg->index_count,
-					  memory_order_relaxed);
+	uint32_t n =
+	    atomic_load_explicit(&seg->index_count, memory_order_relaxed);
 	if (off < seg->index_next_off || n >= seg->index_capacity)
 		return;
 	struct ls_index_entry *e = &seg->index[n];
@@ -601,7 +602,7 @@ static uint32_t index_entries(struct ls_segment *seg,
 	size_t bytes = (size_t)seg->disk_index_count * LS_INDEX_ENTRY_BYTES;
 	if (seg->disk_index_state == 0)
 		seg->disk_index_state =
-			ls_crc32c(0, p, bytes) == seg->disk_index_crc ? 1 : -1;
+		    ls_crc32c(0, p, bytes) == seg->disk_index_crc ? 1 : -1;
 	if (seg->disk_index_state < 0)
 		return 0; /* rebuilt on the fly: seeks scan from the start */
 	*out = (const struct ls_index_entry *)(const void *)p;
@@ -625,10 +626,10 @@ void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 	uint32_t lo = 0, hi = n; /* first entry past the target */
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		bool before = ix[mid].offset < end &&
-			      (by_time ? ix[mid].time <= time
-				       : seg->first_seq + ix[mid].seq_delta <=
-						 seq);
+		bool before =
+		    ix[mid].offset < end &&
+		    (by_time ? ix[mid].time <= time
+			     : seg->first_seq + ix[mid].seq_delta <= seq);
 		if (before)
 			lo = mid + 1;
 		else

@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 struct fault {
-	_Atomic uint64_t calls;    /* calls seen since ls_fault_clear */
+	_Atomic uint64_t calls;	   /* calls seen since ls_fault_clear */
 	_Atomic uint64_t fail_at;  /* call number that fails; 0 = none */
-	_Atomic int err;           /* errno to inject */
+	_Atomic int err;	   /* errno to inject */
 	_Atomic uint32_t short_by; /* bytes to cut from a write instead */
 };
 

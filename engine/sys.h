@@ -13,8 +13,8 @@
 
 enum ls_sys_op {
 	LS_SYS_OPEN = 0,
-	LS_SYS_PWRITE,      /* synchronous writes: zero-fill, header, seal */
-	LS_SYS_FDATASYNC,   /* synchronous fdatasync/fsync */
+	LS_SYS_PWRITE,	  /* synchronous writes: zero-fill, header, seal */
+	LS_SYS_FDATASYNC, /* synchronous fdatasync/fsync */
 	LS_SYS_FALLOCATE,
 	LS_SYS_MMAP,
 	LS_SYS_RENAME,

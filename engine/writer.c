@@ -29,8 +29,8 @@
  * appender without failing the log: the old segment is sealed, and the
  * next append tries again.
  */
-#include "internal.h"
 #include "crc32c.h"
+#include "internal.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -46,16 +46,16 @@ int ls_writer_init(logstore_log *log)
 		return ls_error(rc, "io_uring_queue_init: %s", strerror(-rc));
 	log->ring_ready = true;
 	for (int i = 0; i < 2; i++) {
-		log->batches[i].buf = aligned_alloc(LS_PAGE_BYTES,
-						    log->opts.batch_bytes_max);
+		log->batches[i].buf =
+		    aligned_alloc(LS_PAGE_BYTES, log->opts.batch_bytes_max);
 		if (!log->batches[i].buf)
 			return ls_error(-ENOMEM, "out of memory");
 	}
 	log->fill = &log->batches[0];
 	log->spare = &log->batches[1];
 	log->fill->seg = log->active;
-	log->fill->start_off = log->active ? atomic_load(&log->active->end)
-					   : LS_HEADER_BYTES;
+	log->fill->start_off =
+	    log->active ? atomic_load(&log->active->end) : LS_HEADER_BYTES;
 	return 0;
 }
 
@@ -130,7 +130,8 @@ static int ring_write(logstore_log *log, int fd, const uint8_t *buf,
 	for (int attempt = 0; attempt < LS_SHORT_WRITE_RETRY_MAX; attempt++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
 		LOGSTORE_ASSERT(sqe != NULL);
-		io_uring_prep_write(sqe, fd, buf + done, len - done, off + done);
+		io_uring_prep_write(sqe, fd, buf + done, len - done,
+				    off + done);
 		sqe->user_data = 1;
 		if (sync) {
 			sqe->flags |= IOSQE_IO_LINK;
@@ -258,8 +259,8 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable)
 		if (have >= seq)
 			return 0;
 		if (log->failed)
-			return ls_error(LOGSTORE_EFAILED,
-					"%s: log failed: %s", log->dir,
+			return ls_error(LOGSTORE_EFAILED, "%s: log failed: %s",
+					log->dir,
 					logstore_strerror(log->failed));
 		if (!log->leader_busy && !log->rolling) {
 			if (durable)
@@ -322,9 +323,8 @@ static int roll(logstore_log *log, uint64_t first_seq, int64_t first_time)
 
 	int seal_rc = old ? ls_segment_seal(log, old) : 0;
 	struct ls_segment *seg = NULL;
-	int create_rc = seal_rc ? 0
-				: ls_segment_create(log, first_seq,
-						    first_time, &seg);
+	int create_rc =
+	    seal_rc ? 0 : ls_segment_create(log, first_seq, first_time, &seg);
 
 	pthread_mutex_lock(&log->mu);
 	if (seal_rc)
@@ -435,8 +435,8 @@ static bool needs_roll(const logstore_log *log, uint64_t bytes,
  * mu held. Returns 0 with the entries placed, or an error with nothing
  * placed.
  */
-static int reserve(logstore_log *log, struct logstore_batch_entry *e,
-		   size_t n, uint64_t bytes)
+static int reserve(logstore_log *log, struct logstore_batch_entry *e, size_t n,
+		   uint64_t bytes)
 {
 	/*
 	 * After a rollover the clock is not read again: the new segment's
@@ -447,8 +447,8 @@ static int reserve(logstore_log *log, struct logstore_batch_entry *e,
 	int64_t now = 0;
 	for (;;) {
 		if (log->failed)
-			return ls_error(LOGSTORE_EFAILED,
-					"%s: log failed: %s", log->dir,
+			return ls_error(LOGSTORE_EFAILED, "%s: log failed: %s",
+					log->dir,
 					logstore_strerror(log->failed));
 		if (log->rolling) {
 			/* The fill batch is about to move to a new segment. */
@@ -489,11 +489,11 @@ static int reserve(logstore_log *log, struct logstore_batch_entry *e,
 static int64_t batch_bytes(const logstore_log *log,
 			   const struct logstore_batch_entry *e, size_t n)
 {
-	uint64_t data_max = ls_index_offset(log->opts.segment_bytes_max) -
-			    LS_HEADER_BYTES;
+	uint64_t data_max =
+	    ls_index_offset(log->opts.segment_bytes_max) - LS_HEADER_BYTES;
 	uint64_t limit = log->opts.batch_bytes_max < data_max
-				 ? log->opts.batch_bytes_max
-				 : data_max;
+			     ? log->opts.batch_bytes_max
+			     : data_max;
 	uint64_t bytes = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!e[i].data && e[i].len)
@@ -533,8 +533,8 @@ static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
 	if (!rc) {
 		if (durability == LOGSTORE_DURABLE)
 			log->fill->need_sync = true;
-		rc = wait_for(log, e[n - 1].seq,
-			      durability == LOGSTORE_DURABLE);
+		rc =
+		    wait_for(log, e[n - 1].seq, durability == LOGSTORE_DURABLE);
 	}
 	pthread_mutex_unlock(&log->mu);
 	if (!rc) {
@@ -559,14 +559,13 @@ int logstore_log_append(logstore_log *log, const void *data, size_t len,
 	return rc;
 }
 
-int logstore_log_append_at(logstore_log *log, int64_t time_ns,
-			   const void *data, size_t len, int durability,
-			   uint64_t *seq)
+int logstore_log_append_at(logstore_log *log, int64_t time_ns, const void *data,
+			   size_t len, int durability, uint64_t *seq)
 {
 	if (time_ns <= 0)
 		return ls_error(-EINVAL, "forced time must be > 0");
-	struct logstore_batch_entry e = {.data = data, .len = len,
-					 .time_ns = time_ns};
+	struct logstore_batch_entry e = {
+	    .data = data, .len = len, .time_ns = time_ns};
 	int rc = append_entries(log, &e, 1, durability);
 	if (!rc && seq)
 		*seq = e.seq;
