@@ -48,7 +48,11 @@
  * Seal (offset 2048, 64 bytes): written when the segment stops being the
  * active one, after all its records are durable. Lets open skip scanning
  * sealed segments. A missing or invalid seal is not an error: the segment
- * is then scanned.
+ * is then scanned. A clean close also seals the active segment, with flag
+ * LS_SEAL_REOPENABLE: the segment may take more records, so the seal
+ * vouches only for [4096, data_end). The next writer trusts it (nothing
+ * can follow data_end after a clean close) and clears it, durably, before
+ * it appends; readers keep looking past data_end.
  *
  *   off size field
  *     0    8 magic           "LGSTSEAL"
@@ -59,7 +63,8 @@
  *    32    8 entry_count     records in the segment
  *    40    8 data_end        offset just past the last record
  *    48    4 index_crc       CRC-32C of the index_count * 16 index bytes
- *    52    8 reserved        0
+ *    52    4 flags           bit 0: LS_SEAL_REOPENABLE
+ *    56    4 reserved        0
  *    60    4 seal_crc        CRC-32C of bytes [0, 60)
  *
  * Record (at an 8-byte aligned offset >= 4096, 32-byte header + payload,
@@ -131,6 +136,7 @@
 #define LS_RECORD_BATCH_MORE 0x80000000u /* in length_flags */
 #define LS_RECORD_LENGTH_MASK 0x7fffffffu
 #define LS_INDEX_ENTRY_BYTES 16u
+#define LS_SEAL_REOPENABLE 1u /* seal flag: written by a clean close */
 /*
  * One index entry per 4 KiB of records at most: a seek then reads at most
  * one page plus one record after the binary search, and the index costs
@@ -173,8 +179,8 @@ struct ls_seal {
 	uint64_t entry_count;
 	uint64_t data_end;
 	uint32_t index_crc;
-	uint32_t reserved0;
-	uint32_t reserved1;
+	uint32_t flags;
+	uint32_t reserved;
 	uint32_t seal_crc;
 };
 _Static_assert(sizeof(struct ls_seal) == 64, "seal is 64 bytes");

@@ -63,6 +63,7 @@ struct ls_segment {
 	uint64_t last_off;    /* offset of the last committed record */
 	_Atomic uint64_t end; /* committed end: readers never pass it */
 	_Atomic bool sealed;  /* end is final and a next segment may exist */
+	bool reopenable;      /* closed cleanly: [header, end) vouched for */
 	bool removed;	      /* unlinked; under segs_mu */
 
 	/* Time index: in memory while active (writer), else on disk. */
@@ -208,7 +209,8 @@ int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
 		    struct ls_record *rec);
 void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 		     int64_t prev_time, bool build_index, struct ls_scan *st);
-int ls_segment_seal(logstore_log *log, struct ls_segment *seg);
+int ls_segment_seal(logstore_log *log, struct ls_segment *seg, uint32_t flags);
+int ls_segment_reopen(logstore_log *log, struct ls_segment *seg);
 void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
 			  int64_t time);
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
@@ -216,6 +218,8 @@ void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 				    const struct ls_scan *st);
 uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from);
+uint64_t ls_segment_nonzero_tail_until(const struct ls_segment *seg,
+				       uint64_t from, uint64_t until);
 
 /* log.c */
 int ls_log_refresh(logstore_log *log);

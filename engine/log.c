@@ -502,6 +502,20 @@ static int zero_torn_tail(logstore_log *log, struct ls_segment *seg,
 	return 0;
 }
 
+/* The last segment was closed cleanly: make it active without a scan. */
+static int reopen_clean(logstore_log *log, struct ls_segment *seg)
+{
+	seg->fd = ls_sys_open(seg->path, O_RDWR, 0);
+	if (seg->fd < 0)
+		return ls_error(seg->fd, "segment %s: open: %s", seg->name,
+				strerror(-seg->fd));
+	int rc = ls_segment_reopen(log, seg);
+	if (rc)
+		return rc;
+	log->active = seg;
+	return 0;
+}
+
 /* Recover the last segment and make it active, or drop it if empty. */
 static int recover_last(logstore_log *log)
 {
@@ -514,6 +528,22 @@ static int recover_last(logstore_log *log)
 	seg->index = calloc(seg->index_capacity, sizeof(*seg->index));
 	if (!seg->index)
 		return ls_error(-ENOMEM, "out of memory");
+	/*
+	 * Nothing is written past the end after a clean close. If the next
+	 * page says otherwise, the seal is not believed: full recovery.
+	 */
+	uint64_t end = atomic_load(&seg->end);
+	if (seg->reopenable &&
+	    ls_segment_nonzero_tail_until(seg, end, end + LS_PAGE_BYTES) == end)
+		return reopen_clean(log, seg);
+	if (seg->reopenable) {
+		/* Scan from the start, as after a crash. */
+		seg->reopenable = false;
+		seg->last_seq = seg->first_seq - 1;
+		seg->last_time = seg->first_time;
+		seg->entry_count = 0;
+		atomic_store(&seg->end, LS_HEADER_BYTES);
+	}
 	struct ls_scan st;
 	ls_segment_scan(seg, LS_HEADER_BYTES, seg->first_seq - 1, INT64_MIN,
 			true, &st);

@@ -297,7 +297,9 @@ static void seal_decode(struct ls_segment *seg, const uint8_t *s)
 	seg->disk_index_count = index_count;
 	seg->disk_index_crc = ls_get_u32(s + 48);
 	atomic_store(&seg->end, data_end);
-	atomic_store(&seg->sealed, true);
+	seg->reopenable = (ls_get_u32(s + 52) & LS_SEAL_REOPENABLE) != 0;
+	/* A clean close's seal: more records may follow. */
+	atomic_store(&seg->sealed, !seg->reopenable);
 }
 
 /*
@@ -511,8 +513,17 @@ bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
  */
 uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from)
 {
+	return ls_segment_nonzero_tail_until(seg, from, seg->index_offset);
+}
+
+/* The same, looking only below until (clamped to the index region). */
+uint64_t ls_segment_nonzero_tail_until(const struct ls_segment *seg,
+				       uint64_t from, uint64_t until)
+{
 	uint64_t last = from;
-	for (uint64_t off = from; off < seg->index_offset; off += 8)
+	if (until > seg->index_offset)
+		until = seg->index_offset;
+	for (uint64_t off = from; off < until; off += 8)
 		if (ls_get_u64(seg->map + off) != 0)
 			last = off + 8;
 	return last;
@@ -521,7 +532,7 @@ uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from)
 /* ---- seal ---- */
 
 static void seal_encode(const struct ls_segment *seg, uint32_t index_crc,
-			uint8_t *s)
+			uint32_t flags, uint8_t *s)
 {
 	memset(s, 0, sizeof(struct ls_seal));
 	memcpy(s, ls_seal_magic, 8);
@@ -532,6 +543,7 @@ static void seal_encode(const struct ls_segment *seg, uint32_t index_crc,
 	ls_put_u64(s + 32, seg->entry_count);
 	ls_put_u64(s + 40, atomic_load(&seg->end));
 	ls_put_u32(s + 48, index_crc);
+	ls_put_u32(s + 52, flags);
 	ls_put_u32(s + 60, ls_crc32c(0, s, 60));
 }
 
@@ -541,13 +553,13 @@ static void seal_encode(const struct ls_segment *seg, uint32_t index_crc,
  * on the rolling appender with the writer's fd; the index stays in memory
  * until the seal is durable.
  */
-int ls_segment_seal(logstore_log *log, struct ls_segment *seg)
+int ls_segment_seal(logstore_log *log, struct ls_segment *seg, uint32_t flags)
 {
 	uint32_t count = atomic_load(&seg->index_count);
 	size_t bytes = (size_t)count * LS_INDEX_ENTRY_BYTES;
 	uint32_t crc = ls_crc32c(0, seg->index, bytes);
 	uint8_t s[sizeof(struct ls_seal)];
-	seal_encode(seg, crc, s);
+	seal_encode(seg, crc, flags, s);
 	int rc = 0;
 	if (bytes)
 		rc = ls_sys_pwrite_all(seg->fd, seg->index, bytes,
@@ -562,6 +574,47 @@ int ls_segment_seal(logstore_log *log, struct ls_segment *seg)
 				strerror(-rc));
 	seg->disk_index_count = count;
 	seg->disk_index_crc = crc;
+	return 0;
+}
+
+/*
+ * Make a cleanly closed segment active again without scanning it: take
+ * its index from disk (rebuilt by a scan if its checksum fails), then
+ * clear the seal durably, so a crash after the next append cannot leave a
+ * seal that hides records. Runs at writer open; seg is mapped, seg->fd is
+ * open for writing.
+ */
+int ls_segment_reopen(logstore_log *log, struct ls_segment *seg)
+{
+	uint32_t n = seg->disk_index_count;
+	const uint8_t *ix = seg->map + seg->index_offset;
+	uint64_t end = atomic_load(&seg->end);
+	if (ls_crc32c(0, ix, (size_t)n * LS_INDEX_ENTRY_BYTES) ==
+	    seg->disk_index_crc) {
+		memcpy(seg->index, ix, (size_t)n * LS_INDEX_ENTRY_BYTES);
+		atomic_store(&seg->index_count, n);
+		seg->index_next_off =
+		    n ? (uint64_t)seg->index[n - 1].offset + LS_INDEX_STRIDE
+		      : LS_HEADER_BYTES;
+	} else {
+		struct ls_scan st;
+		ls_segment_scan(seg, LS_HEADER_BYTES, seg->first_seq - 1,
+				INT64_MIN, true, &st);
+		if (st.end != end || st.last_seq != seg->last_seq)
+			return ls_error(LOGSTORE_ECORRUPT,
+					"segment %s: records end at %" PRIu64
+					", its seal says %" PRIu64,
+					seg->name, st.end, end);
+	}
+	uint8_t zeros[sizeof(struct ls_seal)] = {0};
+	int rc =
+	    ls_sys_pwrite_all(seg->fd, zeros, sizeof(zeros), LS_SEAL_OFFSET);
+	if (!rc)
+		rc = ls_sys_fdatasync(seg->fd);
+	if (rc)
+		return ls_error(rc, "segment %s: clearing its seal: %s",
+				seg->name, strerror(-rc));
+	seg->reopenable = false;
 	return 0;
 }
 

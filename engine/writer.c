@@ -321,7 +321,7 @@ static int roll(logstore_log *log, uint64_t first_seq, int64_t first_time)
 	struct ls_segment *old = log->active;
 	pthread_mutex_unlock(&log->mu);
 
-	int seal_rc = old ? ls_segment_seal(log, old) : 0;
+	int seal_rc = old ? ls_segment_seal(log, old, 0) : 0;
 	struct ls_segment *seg = NULL;
 	int create_rc =
 	    seal_rc ? 0 : ls_segment_create(log, first_seq, first_time, &seg);
@@ -594,7 +594,14 @@ int logstore_log_sync(logstore_log *log)
 	return rc;
 }
 
+/*
+ * At close: make everything durable, then seal the active segment as
+ * reopenable, so the next open need not scan it.
+ */
 int ls_writer_flush_all(logstore_log *log)
 {
-	return logstore_log_sync(log);
+	int rc = logstore_log_sync(log);
+	if (!rc && log->active && log->active->fd >= 0)
+		rc = ls_segment_seal(log, log->active, LS_SEAL_REOPENABLE);
+	return rc;
 }

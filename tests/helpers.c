@@ -5,6 +5,7 @@
  * skip decision does not depend on the engine under test.
  */
 #include "helpers.h"
+#include "format.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -481,4 +482,25 @@ uint64_t t_seed(const char *test_name)
 	fprintf(stderr, "%s: seed %llu (replay: LOGSTORE_TEST_SEED=%llu)\n",
 		test_name, (unsigned long long)seed, (unsigned long long)seed);
 	return seed;
+}
+
+int t_forget_clean_close(const char *dir)
+{
+	char (*names)[64] = calloc(4096, 64);
+	size_t n = names ? t_seg_files(dir, names, 4096) : 0;
+	unsigned char seal[64];
+	unsigned char zeros[64] = {0};
+
+	if (n == 0 || n > 4096) {
+		free(names);
+		return -1;
+	}
+	char *path = t_path(dir, names[n - 1]);
+	int rc = t_read_at(path, seal, sizeof(seal), LS_SEAL_OFFSET);
+	if (rc == 0 && memcmp(seal, "LGSTSEAL", 8) == 0 &&
+	    (ls_get_u32(seal + 52) & LS_SEAL_REOPENABLE))
+		rc = t_write_at(path, zeros, sizeof(zeros), LS_SEAL_OFFSET);
+	free(path);
+	free(names);
+	return rc;
 }

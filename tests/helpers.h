@@ -141,6 +141,14 @@ int t_write_file(const char *path, const void *buf, size_t len);
 /* 0 if io_uring works, T_SKIP if the kernel lacks or forbids it. */
 int t_uring_available(void);
 
+/*
+ * Make the log in dir look as if its writer had died instead of closing:
+ * remove the clean-close seal of the newest segment (format.h), so the
+ * next open recovers it by scanning, as after a crash. Tests that damage
+ * a closed log to imitate a crash call this first. Returns 0 or -1.
+ */
+int t_forget_clean_close(const char *dir);
+
 /* Segment list of a log, malloc'ed; fails the test on error. */
 struct logstore_segment_info *t_segments_(logstore_log *log, size_t *count);
 

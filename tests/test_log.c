@@ -1450,6 +1450,7 @@ static void test_read_only_follows_recreated_segment(void **state)
 	struct t_entries lost = {0};
 	t_append(w, &lost, 10, 3); /* seq 4 in a new segment */
 	t_close(w);
+	assert_int_equal(t_forget_clean_close(ctx->dir), 0);
 	/* The crash: the new segment's first record never reached the disk. */
 	assert_int_equal(t_seg_files(ctx->dir, names, 4), 2);
 	char *path = t_path(ctx->dir, names[1]);

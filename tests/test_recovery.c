@@ -116,6 +116,7 @@ static void build_closed(struct t_ctx *ctx, struct t_entries *model, int n,
 	memcpy(name, segs[0].name, 32);
 	free(segs);
 	t_close(log);
+	assert_int_equal(t_forget_clean_close(ctx->dir), 0); /* a crash */
 }
 
 enum tail_kind {
@@ -317,6 +318,7 @@ static void test_power_loss_lost_sector_is_torn_tail(void **state)
 	for (uint64_t i = 0; i < 30; i++)
 		t_append(log, &model, 1500, i);
 	t_close(log);
+	assert_int_equal(t_forget_clean_close(ctx->dir), 0); /* a crash */
 	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
 	char *path = seg_path(ctx, names[0]);
 	/*
@@ -366,6 +368,7 @@ static void length_flip(struct t_ctx *ctx, uint64_t victim)
 	for (uint64_t i = 0; i < 100; i++)
 		t_append(log, &model, 100, i);
 	t_close(log);
+	assert_int_equal(t_forget_clean_close(ctx->dir), 0); /* a crash */
 	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
 	char *path = seg_path(ctx, names[0]);
 	/* Bit 20 of length_flags: byte 2 of the field at offset 4, bit 4. */
@@ -393,6 +396,97 @@ static void test_length_flip_mid_last_segment(void **state)
 static void test_length_flip_first_record(void **state)
 {
 	length_flip(ctx_of(state), 0);
+}
+
+/*
+ * A clean close seals the active segment as reopenable: the next writer
+ * takes it without scanning (index from disk), clears the seal durably
+ * before appending, and seeks and reads work across the reopen. A
+ * read-only handle opened on the closed log keeps following the segment.
+ */
+static void test_clean_close_reopen(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char seal[64], zeros[64] = {0};
+	char names[2][64];
+	logstore_log *log = t_open_small(ctx, SEG64);
+
+	for (uint64_t i = 0; i < 120; i++)
+		t_append(log, &model, 200, i);
+	t_close(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
+	char *path = seg_path(ctx, names[0]);
+	assert_int_equal(t_read_at(path, seal, 64, LS_SEAL_OFFSET), 0);
+	assert_memory_equal(seal, "LGSTSEAL", 8);
+	assert_int_equal(ls_get_u32(seal + 52), LS_SEAL_REOPENABLE);
+	assert_int_equal(ls_get_u64(seal + 16), 120); /* last seq */
+
+	logstore_log *ro = NULL;
+	struct logstore_options ro_opts;
+	t_options(&ro_opts, &ctx->clock, 0);
+	ro_opts.read_only = true;
+	t_assert_ok(logstore_log_open(ctx->dir, &ro_opts, &ro));
+	logstore_reader *rd;
+	struct logstore_entry e;
+	t_assert_ok(logstore_reader_open(ro, NULL, &rd));
+	for (size_t i = 0; i < 120; i++)
+		t_assert_ok(logstore_reader_next(rd, &e));
+	t_assert_rc(logstore_reader_next(rd, &e), LOGSTORE_END);
+
+	log = t_open_small(ctx, SEG64);
+	assert_int_equal(stats_of(log).recovery_bytes_dropped, 0);
+	assert_int_equal(t_read_at(path, seal, 64, LS_SEAL_OFFSET), 0);
+	assert_memory_equal(seal, zeros, 64); /* cleared before appending */
+	struct logstore_start at = t_start_time(model.v[77].time_ns);
+	t_assert_log(log, &at, &model, 77);
+	for (uint64_t i = 0; i < 10; i++)
+		t_append(log, &model, 30, 500 + i);
+	assert_int_equal(model.v[129].seq, 130);
+	t_assert_log(log, NULL, &model, 0);
+	for (size_t i = 120; i < 130; i++) {
+		t_assert_ok(logstore_reader_next(rd, &e));
+		assert_int_equal(e.seq, model.v[i].seq);
+		assert_memory_equal(e.data, model.v[i].data, e.len);
+	}
+	logstore_reader_close(rd);
+	t_close(ro);
+	t_close(log);
+	free(path);
+	t_entries_free(&model);
+}
+
+/*
+ * Bytes after the end of a cleanly closed segment break the clean-close
+ * promise: the seal is not believed and the segment is recovered as
+ * after a crash (the bytes are dropped and zeroed).
+ */
+static void test_clean_close_with_garbage_after_end(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char junk[100];
+	char names[2][64];
+	logstore_log *log = t_open_small(ctx, SEG64);
+
+	for (uint64_t i = 0; i < 10; i++)
+		t_append(log, &model, 100, i);
+	uint64_t end = LS_HEADER_BYTES + 10 * ls_record_bytes(100);
+	t_close(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
+	char *path = seg_path(ctx, names[0]);
+	t_fill(junk, sizeof(junk), 7);
+	junk[0] |= 1;
+	assert_int_equal(t_write_at(path, junk, sizeof(junk), end), 0);
+	log = t_open_small(ctx, SEG64);
+	assert_int_equal(stats_of(log).recovery_bytes_dropped, 104);
+	t_assert_log(log, NULL, &model, 0);
+	unsigned char back[100], zeros[100] = {0};
+	assert_int_equal(t_read_at(path, back, sizeof(back), end), 0);
+	assert_memory_equal(back, zeros, sizeof(back));
+	t_close(log);
+	free(path);
+	t_entries_free(&model);
 }
 
 static void test_torn_atomic_batch(void **state)
@@ -423,6 +517,7 @@ static void test_torn_atomic_batch(void **state)
 		off[i] = locate(log, &model, i).off;
 	w = locate(log, &model, 4);
 	t_close(log);
+	assert_int_equal(t_forget_clean_close(ctx->dir), 0); /* a crash */
 
 	path = seg_path(ctx, w.name);
 	/* The batch's records carry "more follows" except the last. */
@@ -1038,6 +1133,8 @@ int main(void)
 	    T(test_clean_reopen_drops_nothing),
 	    T(test_torn_atomic_batch),
 	    T(test_power_loss_lost_sector_is_torn_tail),
+	    T(test_clean_close_reopen),
+	    T(test_clean_close_with_garbage_after_end),
 	    T(test_length_flip_mid_last_segment),
 	    T(test_length_flip_first_record),
 	    T(test_flip_in_sealed_segment_read_only),
