@@ -211,6 +211,8 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 		     int64_t prev_time, bool build_index, struct ls_scan *st);
 int ls_segment_seal(logstore_log *log, struct ls_segment *seg, uint32_t flags);
 int ls_segment_reopen(logstore_log *log, struct ls_segment *seg);
+int ls_segment_clear_seal(struct ls_segment *seg);
+uint32_t ls_segment_file_salt(const struct ls_segment *seg);
 void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
 			  int64_t time);
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,

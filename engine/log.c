@@ -183,13 +183,16 @@ static int finalize_by_scan(struct ls_segment *seg, bool strict);
 
 /*
  * Whether the file under seg's name is another one: an empty last segment
- * deleted by a writer's recovery and created again.
+ * deleted by a writer's recovery and created again. The inode number may
+ * be reused, so the header's salt decides too.
  */
 static bool replaced(const logstore_log *log, const struct ls_segment *seg)
 {
 	struct stat st;
-	return fstatat(log->dir_fd, seg->name, &st, 0) == 0 &&
-	       (uint64_t)st.st_ino != seg->ino;
+	if (fstatat(log->dir_fd, seg->name, &st, 0) < 0)
+		return false;
+	return (uint64_t)st.st_ino != seg->ino ||
+	       ls_segment_file_salt(seg) != seg->salt;
 }
 
 /*
@@ -536,9 +539,9 @@ static int recover_last(logstore_log *log)
 	if (seg->reopenable &&
 	    ls_segment_nonzero_tail_until(seg, end, end + LS_PAGE_BYTES) == end)
 		return reopen_clean(log, seg);
+	uint64_t sealed_end = seg->reopenable ? end : 0;
 	if (seg->reopenable) {
 		/* Scan from the start, as after a crash. */
-		seg->reopenable = false;
 		seg->last_seq = seg->first_seq - 1;
 		seg->last_time = seg->first_time;
 		seg->entry_count = 0;
@@ -558,6 +561,12 @@ static int recover_last(logstore_log *log)
 	 * Buffered appends can leave any amount of unsynced data, written
 	 * back in any order, so the whole rest of the segment is looked at.
 	 */
+	if (st.end < sealed_end)
+		return ls_error(LOGSTORE_ECORRUPT,
+				"segment %s offset %" PRIu64
+				": records end before the end its clean-close "
+				"seal vouches for (%" PRIu64 ")",
+				seg->name, st.end, sealed_end);
 	uint64_t torn_end = ls_segment_nonzero_tail(seg, st.end);
 	log->recovery_bytes_dropped = torn_end - st.end;
 	if (st.count == 0) {
@@ -581,6 +590,12 @@ static int recover_last(logstore_log *log)
 				strerror(-seg->fd));
 	if (torn_end > st.end) {
 		rc = zero_torn_tail(log, seg, st.end, torn_end);
+		if (rc)
+			return rc;
+	}
+	/* A seal that was not believed must not outlive this open. */
+	if (seg->reopenable) {
+		rc = ls_segment_clear_seal(seg);
 		if (rc)
 			return rc;
 	}

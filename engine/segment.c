@@ -441,6 +441,18 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 }
 
 /* Whether the 512-byte sector at off (aligned) holds only zeros. */
+/* The salt in the header of the file now at seg's path, or 0. */
+uint32_t ls_segment_file_salt(const struct ls_segment *seg)
+{
+	uint8_t b[4];
+	int fd = ls_sys_open(seg->path, O_RDONLY, 0);
+	if (fd < 0)
+		return 0;
+	ssize_t n = pread(fd, b, sizeof(b), 16);
+	close(fd);
+	return n == (ssize_t)sizeof(b) ? ls_get_u32(b) : 0;
+}
+
 static bool sector_zero(const struct ls_segment *seg, uint64_t off)
 {
 	for (uint64_t o = off; o < off + LS_SECTOR_BYTES; o += 8)
@@ -606,6 +618,12 @@ int ls_segment_reopen(logstore_log *log, struct ls_segment *seg)
 					", its seal says %" PRIu64,
 					seg->name, st.end, end);
 	}
+	return ls_segment_clear_seal(seg);
+}
+
+/* Erase a clean-close seal, durably, before the segment takes records. */
+int ls_segment_clear_seal(struct ls_segment *seg)
+{
 	uint8_t zeros[sizeof(struct ls_seal)] = {0};
 	int rc =
 	    ls_sys_pwrite_all(seg->fd, zeros, sizeof(zeros), LS_SEAL_OFFSET);

@@ -484,7 +484,48 @@ static void test_clean_close_with_garbage_after_end(void **state)
 	unsigned char back[100], zeros[100] = {0};
 	assert_int_equal(t_read_at(path, back, sizeof(back), end), 0);
 	assert_memory_equal(back, zeros, sizeof(back));
+	/* The seal that was not believed is gone before any append. */
+	assert_int_equal(t_read_at(path, back, 64, LS_SEAL_OFFSET), 0);
+	assert_memory_equal(back, zeros, 64);
 	t_close(log);
+	free(path);
+	t_entries_free(&model);
+}
+
+/*
+ * When the seal is not believed and the records end before the end it
+ * vouches for, acknowledged records were damaged: open refuses, cutting
+ * nothing.
+ */
+static void test_clean_close_seal_vouches_for_damaged_records(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char junk[100];
+	char names[2][64];
+	logstore_log *log = t_open_small(ctx, SEG64);
+
+	for (uint64_t i = 0; i < 10; i++)
+		t_append(log, &model, 100, i);
+	uint64_t rec = ls_record_bytes(100);
+	uint64_t end = LS_HEADER_BYTES + 10 * rec;
+	t_close(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
+	char *path = seg_path(ctx, names[0]);
+	t_fill(junk, sizeof(junk), 8);
+	junk[0] |= 1;
+	assert_int_equal(t_write_at(path, junk, sizeof(junk), end), 0);
+	/* Record 8's salt: the scan stops there, before the sealed end. */
+	assert_int_equal(t_flip_bit(path, LS_HEADER_BYTES + 8 * rec + 24, 0),
+			 0);
+	struct logstore_options opts;
+	t_options(&opts, &ctx->clock, SEG64);
+	logstore_log *bad = NULL;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &bad), LOGSTORE_ECORRUPT);
+	assert_non_null(strstr(logstore_error_detail(), "seal"));
+	unsigned char back[100];
+	assert_int_equal(t_read_at(path, back, sizeof(back), end), 0);
+	assert_memory_equal(back, junk, sizeof(back)); /* nothing cut */
 	free(path);
 	t_entries_free(&model);
 }
@@ -1135,6 +1176,7 @@ int main(void)
 	    T(test_power_loss_lost_sector_is_torn_tail),
 	    T(test_clean_close_reopen),
 	    T(test_clean_close_with_garbage_after_end),
+	    T(test_clean_close_seal_vouches_for_damaged_records),
 	    T(test_length_flip_mid_last_segment),
 	    T(test_length_flip_first_record),
 	    T(test_flip_in_sealed_segment_read_only),
