@@ -230,6 +230,7 @@ struct ls_segment *ls_log_segs_take(logstore_log *log, size_t i);
 int ls_log_sync_segments(logstore_log *log);
 void ls_shm_publish(logstore_log *log, const struct ls_segment *seg);
 int64_t ls_log_now(const logstore_log *log);
+int ls_log_read_only_error(const logstore_log *log);
 
 /* writer.c */
 int ls_writer_init(logstore_log *log);

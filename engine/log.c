@@ -42,6 +42,12 @@ void logstore_options_init(struct logstore_options *opts)
 	memset(opts, 0, sizeof(*opts));
 }
 
+/* The error every write call returns on a read-only handle. */
+int ls_log_read_only_error(const logstore_log *log)
+{
+	return ls_error(LOGSTORE_EREADONLY, "%s: open read-only", log->dir);
+}
+
 int64_t ls_log_now(const logstore_log *log)
 {
 	if (log->opts.clock_ns)

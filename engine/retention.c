@@ -41,8 +41,7 @@ int logstore_log_remove_segment(logstore_log *log, int64_t first_time_ns)
 	if (!log)
 		return ls_error(-EINVAL, "log is required");
 	if (log->read_only)
-		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
-				log->dir);
+		return ls_log_read_only_error(log);
 	pthread_mutex_lock(&log->segs_mu);
 	size_t i = 0;
 	while (i < log->nsegs && log->segs[i]->first_time != first_time_ns)
@@ -71,8 +70,7 @@ int logstore_log_remove_older_than(logstore_log *log, int64_t cutoff_ns,
 	if (!log)
 		return ls_error(-EINVAL, "log is required");
 	if (log->read_only)
-		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
-				log->dir);
+		return ls_log_read_only_error(log);
 	pthread_mutex_lock(&log->segs_mu);
 	size_t n = 0;
 	while (n + 1 < log->nsegs && atomic_load(&log->segs[n]->sealed) &&
@@ -165,8 +163,7 @@ int logstore_compactor_start(logstore_log *log, int64_t interval_ns,
 		return ls_error(-EINVAL,
 				"interval must be > 0, retention >= 0");
 	if (log->read_only)
-		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
-				log->dir);
+		return ls_log_read_only_error(log);
 	pthread_mutex_lock(&log->compactor_ctl_mu);
 	int rc = compactor_start_locked(log, interval_ns, retention_ns);
 	pthread_mutex_unlock(&log->compactor_ctl_mu);

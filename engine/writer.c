@@ -174,12 +174,18 @@ static int page_cache_write(logstore_log *log, int fd, const struct ls_batch *b)
 
 /* ---- group commit ---- */
 
+/* The error every write call returns once the log has failed. mu held. */
+static int failed_error(const logstore_log *log)
+{
+	return ls_error(LOGSTORE_EFAILED, "%s: log failed: %s", log->dir,
+			logstore_strerror(log->failed));
+}
+
 static void log_fail(logstore_log *log, int rc)
 {
 	if (!log->failed)
 		log->failed = rc;
-	ls_error(LOGSTORE_EFAILED, "%s: log failed: %s", log->dir,
-		 logstore_strerror(log->failed));
+	failed_error(log);
 }
 
 /* The leader's batch is on disk (and synced if sync): publish it. */
@@ -259,9 +265,7 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable)
 		if (have >= seq)
 			return 0;
 		if (log->failed)
-			return ls_error(LOGSTORE_EFAILED, "%s: log failed: %s",
-					log->dir,
-					logstore_strerror(log->failed));
+			return failed_error(log);
 		if (!log->leader_busy && !log->rolling) {
 			if (durable)
 				log->fill->need_sync = true;
@@ -313,8 +317,7 @@ static int roll(logstore_log *log, uint64_t first_seq, int64_t first_time)
 	if (log->failed) {
 		log->rolling = false;
 		pthread_cond_broadcast(&log->cond);
-		return ls_error(LOGSTORE_EFAILED, "%s: log failed: %s",
-				log->dir, logstore_strerror(log->failed));
+		return failed_error(log);
 	}
 	LOGSTORE_ASSERT(log->fill->len == 0);
 	log->leader_busy = true;
@@ -334,10 +337,7 @@ static int roll(logstore_log *log, uint64_t first_seq, int64_t first_time)
 	log->leader_busy = false;
 	log->rolling = false;
 	pthread_cond_broadcast(&log->cond);
-	if (seal_rc)
-		return ls_error(LOGSTORE_EFAILED, "%s: log failed: %s",
-				log->dir, logstore_strerror(seal_rc));
-	return create_rc;
+	return seal_rc ? failed_error(log) : create_rc;
 }
 
 /* ---- append ---- */
@@ -447,9 +447,7 @@ static int reserve(logstore_log *log, struct logstore_batch_entry *e, size_t n,
 	int64_t now = 0;
 	for (;;) {
 		if (log->failed)
-			return ls_error(LOGSTORE_EFAILED, "%s: log failed: %s",
-					log->dir,
-					logstore_strerror(log->failed));
+			return failed_error(log);
 		if (log->rolling) {
 			/* The fill batch is about to move to a new segment. */
 			pthread_cond_wait(&log->cond, &log->mu);
@@ -519,8 +517,7 @@ static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
 	if (!log || !e || n == 0 || n > LOGSTORE_BATCH_ENTRIES_MAX)
 		return ls_error(-EINVAL, "bad arguments");
 	if (log->read_only)
-		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
-				log->dir);
+		return ls_log_read_only_error(log);
 	if (durability == LOGSTORE_DURABILITY_DEFAULT)
 		durability = log->opts.durability;
 	if (durability != LOGSTORE_DURABLE && durability != LOGSTORE_BUFFERED)
@@ -584,8 +581,7 @@ int logstore_log_sync(logstore_log *log)
 	if (!log)
 		return ls_error(-EINVAL, "log is required");
 	if (log->read_only)
-		return ls_error(LOGSTORE_EREADONLY, "%s: open read-only",
-				log->dir);
+		return ls_log_read_only_error(log);
 	pthread_mutex_lock(&log->mu);
 	log->sync_requested = true;
 	int rc = wait_for(log, log->next_seq - 1, true);
