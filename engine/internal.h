@@ -60,11 +60,9 @@ struct ls_segment {
 	uint64_t last_seq; /* first_seq - 1 while empty */
 	int64_t last_time; /* first_time while empty */
 	uint64_t entry_count;
-	uint64_t last_off;    /* offset of the last committed record */
 	_Atomic uint64_t end; /* committed end: readers never pass it */
 	_Atomic bool sealed;  /* end is final and a next segment may exist */
 	bool reopenable;      /* closed cleanly: [header, end) vouched for */
-	bool removed;	      /* unlinked; under segs_mu */
 
 	/* Time index: in memory while active (writer), else on disk. */
 	struct ls_index_entry *index; /* writer's active segment; else NULL */
@@ -88,7 +86,6 @@ struct ls_shm {
 	_Atomic uint64_t last_seq;
 	_Atomic int64_t last_time;
 	_Atomic uint64_t entry_count; /* of the active segment */
-	_Atomic uint64_t durable_seq;
 	_Atomic uint64_t active_salt; /* tells a recreated file apart */
 };
 
@@ -109,9 +106,8 @@ struct ls_batch {
 	struct ls_segment *seg; /* where it goes */
 	uint64_t last_seq;	/* of the last record in buf */
 	int64_t last_time;
-	uint64_t last_off; /* segment offset of the last record */
-	uint32_t entries;  /* records in buf */
-	bool need_sync;	   /* a durable append waits on it */
+	uint32_t entries; /* records in buf */
+	bool need_sync;	  /* a durable append waits on it */
 };
 
 struct logstore_log {
@@ -182,7 +178,6 @@ struct ls_scan {
 	uint64_t end;	   /* offset just past the last committed record */
 	uint64_t last_seq; /* of the last committed record */
 	int64_t last_time;
-	uint64_t last_off;
 	uint64_t count;	  /* committed records scanned */
 	uint64_t bad_off; /* where the first invalid record starts */
 	uint64_t bad_seq; /* the seq expected there */

@@ -181,7 +181,6 @@ struct ls_segment *ls_log_segs_take(logstore_log *log, size_t i)
 	memmove(&log->segs[i], &log->segs[i + 1],
 		(log->nsegs - i - 1) * sizeof(*log->segs));
 	log->nsegs--;
-	seg->removed = true;
 	return seg;
 }
 
@@ -282,7 +281,6 @@ static int finalize_by_scan(struct ls_segment *seg, bool strict)
 	seg->last_seq = st.last_seq;
 	seg->last_time =
 	    seg->entry_count + st.count ? st.last_time : seg->first_time;
-	seg->last_off = st.last_off;
 	seg->entry_count += st.count;
 	atomic_store(&seg->end, st.end);
 	if (strict && ls_segment_nonzero_tail(seg, st.end) > st.end)
@@ -607,7 +605,6 @@ static int recover_last(logstore_log *log)
 	}
 	seg->last_seq = st.last_seq;
 	seg->last_time = st.last_time;
-	seg->last_off = st.last_off;
 	seg->entry_count = st.count;
 	atomic_store(&seg->end, st.end);
 	log->active = seg;

@@ -413,14 +413,12 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 	st->end = from;
 	st->last_seq = prev_seq;
 	st->last_time = prev_time;
-	st->last_off = seg->last_off;
 	st->count = 0;
 	uint64_t off = from, seq = prev_seq, pending = 0;
 	int64_t time = prev_time;
 	struct ls_record r;
 	while (ls_record_check(seg, off, seg->index_offset, seq + 1, time,
 			       &r) == 0) {
-		uint64_t rec_off = off;
 		off += r.bytes;
 		seq = r.seq;
 		time = r.time;
@@ -432,7 +430,6 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 		st->end = off;
 		st->last_seq = seq;
 		st->last_time = time;
-		st->last_off = rec_off;
 		st->count += pending;
 		pending = 0;
 	}

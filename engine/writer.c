@@ -196,7 +196,6 @@ static void commit_batch(logstore_log *log, const struct ls_batch *b, bool sync)
 		pthread_mutex_lock(&log->segs_mu);
 		seg->last_seq = b->last_seq;
 		seg->last_time = b->last_time;
-		seg->last_off = b->last_off;
 		seg->entry_count += b->entries;
 		atomic_store_explicit(&seg->end, b->start_off + b->len,
 				      memory_order_release);
@@ -405,7 +404,6 @@ static void fill_batch(logstore_log *log, struct logstore_batch_entry *e,
 			      i + 1 < n);
 		ls_segment_index_add(seg, off, seq, t);
 		b->len += (uint32_t)ls_record_bytes(e[i].len);
-		b->last_off = off;
 		e[i].seq = seq;
 		e[i].time_ns = t;
 		prev = t;
