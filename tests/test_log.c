@@ -1383,11 +1383,6 @@ static void test_read_only_follows_writer(void **state)
 }
 
 /*
- * A read-only handle (a reader process) open while the writer's retention
- * removes the oldest segment: new readers start at the oldest entry still
- * in the log, and the segment list follows the removal.
- */
-/*
  * A read-only reader inside a segment that was still active when it last
  * looked: the writer appends to it, rolls over and removes it. The reader
  * reads the rest of it from its mapping, then moves to the next segment.
@@ -1483,6 +1478,11 @@ static void test_read_only_follows_recreated_segment(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * A read-only handle (a reader process) open while the writer's retention
+ * removes the oldest segment: new readers start at the oldest entry still
+ * in the log, and the segment list follows the removal.
+ */
 static void test_read_only_after_writer_retention(void **state)
 {
 	struct t_ctx *ctx = ctx_of(state);

@@ -457,6 +457,31 @@ static void test_clean_close_reopen(void **state)
 }
 
 /*
+ * Ten 100-byte entries, a clean close, then junk (first byte non-zero)
+ * written right after the last record. out: the segment's path (free it)
+ * and the offset of the end of the records.
+ */
+static char *closed_with_junk_after_end(struct t_ctx *ctx,
+					struct t_entries *model,
+					unsigned char *junk, size_t len,
+					uint64_t *end)
+{
+	char names[2][64];
+	logstore_log *log = t_open_small(ctx, SEG64);
+
+	for (uint64_t i = 0; i < 10; i++)
+		t_append(log, model, 100, i);
+	*end = LS_HEADER_BYTES + 10 * ls_record_bytes(100);
+	t_close(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
+	char *path = seg_path(ctx, names[0]);
+	t_fill(junk, len, 7);
+	junk[0] |= 1;
+	assert_int_equal(t_write_at(path, junk, len, *end), 0);
+	return path;
+}
+
+/*
  * Bytes after the end of a cleanly closed segment break the clean-close
  * promise: the seal is not believed and the segment is recovered as
  * after a crash (the bytes are dropped and zeroed).
@@ -466,19 +491,10 @@ static void test_clean_close_with_garbage_after_end(void **state)
 	struct t_ctx *ctx = ctx_of(state);
 	struct t_entries model = {0};
 	unsigned char junk[100];
-	char names[2][64];
+	uint64_t end;
+	char *path =
+	    closed_with_junk_after_end(ctx, &model, junk, sizeof(junk), &end);
 	logstore_log *log = t_open_small(ctx, SEG64);
-
-	for (uint64_t i = 0; i < 10; i++)
-		t_append(log, &model, 100, i);
-	uint64_t end = LS_HEADER_BYTES + 10 * ls_record_bytes(100);
-	t_close(log);
-	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
-	char *path = seg_path(ctx, names[0]);
-	t_fill(junk, sizeof(junk), 7);
-	junk[0] |= 1;
-	assert_int_equal(t_write_at(path, junk, sizeof(junk), end), 0);
-	log = t_open_small(ctx, SEG64);
 	assert_int_equal(stats_of(log).recovery_bytes_dropped, 104);
 	t_assert_log(log, NULL, &model, 0);
 	unsigned char back[100], zeros[100] = {0};
@@ -502,19 +518,10 @@ static void test_clean_close_seal_vouches_for_damaged_records(void **state)
 	struct t_ctx *ctx = ctx_of(state);
 	struct t_entries model = {0};
 	unsigned char junk[100];
-	char names[2][64];
-	logstore_log *log = t_open_small(ctx, SEG64);
-
-	for (uint64_t i = 0; i < 10; i++)
-		t_append(log, &model, 100, i);
 	uint64_t rec = ls_record_bytes(100);
-	uint64_t end = LS_HEADER_BYTES + 10 * rec;
-	t_close(log);
-	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
-	char *path = seg_path(ctx, names[0]);
-	t_fill(junk, sizeof(junk), 8);
-	junk[0] |= 1;
-	assert_int_equal(t_write_at(path, junk, sizeof(junk), end), 0);
+	uint64_t end;
+	char *path =
+	    closed_with_junk_after_end(ctx, &model, junk, sizeof(junk), &end);
 	/* Record 8's salt: the scan stops there, before the sealed end. */
 	assert_int_equal(t_flip_bit(path, LS_HEADER_BYTES + 8 * rec + 24, 0),
 			 0);
