@@ -3,7 +3,8 @@
  * Internal types shared by the engine's modules:
  *   segment.c   segment files: create, load, map, scan, seal, index lookup
  *   log.c       the log directory: open, recovery, close, listing, stats
- *   writer.c    appends, group commit through io_uring, rollover, sync
+ *   writer.c    appends, claims, pipelined group commit, rollover, sync
+ *   prepare.c   the background thread that prepares and seals segments
  *   reader.c    zero-copy readers and seeks
  *   retention.c removal of segments and the compaction thread
  *   stats.c     counters, histograms, Prometheus text, reader wake-ups
@@ -37,8 +38,19 @@
  * writing a few bytes at a time is broken, so give up after this many.
  */
 #define LS_SHORT_WRITE_RETRY_MAX 64
-/* io_uring entries: one write and its linked fsync, with room to spare. */
-#define LS_RING_ENTRIES 8
+/* io_uring entries per batch ring: one write and its linked fsync. */
+#define LS_RING_ENTRIES 4
+/* Batches: the fill batch plus one per pipelined batch in flight. */
+#define LS_BATCHES_MAX (LOGSTORE_PIPELINE_DEPTH_MAX + 1)
+/*
+ * Sealed-but-not-yet-sealed-on-disk segments waiting for the preparation
+ * thread. Sealing takes one index write and an fdatasync, far less than a
+ * segment takes to fill, so more than a few waiting means the disk is
+ * failing; a rollover then waits for room.
+ */
+#define LS_SEAL_QUEUE_MAX 4
+/* Name prefix of the segment the preparation thread keeps ready. */
+#define LS_PREPARED_PREFIX "prepared-"
 /* Zero-fill chunk: MEASURED.md shows 1 MiB writes give large folios. */
 #define LS_ZERO_CHUNK_BYTES (1024u * 1024)
 /* The unit a disk writes atomically at the least; see corrupt_before_tail. */
@@ -74,6 +86,7 @@ struct ls_segment {
 	uint32_t disk_index_crc;   /* from the seal */
 	int disk_index_state;	   /* 0 unchecked, 1 good, -1 bad; segs_mu */
 
+	bool activated;	    /* a prepared segment was given its name */
 	const uint8_t *map; /* read-only mapping; under segs_mu once set */
 	int fd;		    /* writer's fd of the active segment, or -1 */
 };
@@ -108,16 +121,44 @@ struct ls_shm_view {
 	uint64_t active_salt;
 };
 
+enum ls_batch_state {
+	LS_BATCH_FREE = 0, /* unused */
+	LS_BATCH_FILL,	   /* appenders copy into it (log->fill) */
+	LS_BATCH_FLIGHT,   /* taken by a leader; in log->flight until published */
+};
+
 /* A group-commit batch: records for one contiguous range of a segment. */
 struct ls_batch {
 	uint8_t *buf;		/* batch_bytes_max bytes, allocated at open */
 	uint32_t len;		/* bytes of records in buf */
 	uint64_t start_off;	/* segment offset of buf[0] */
 	struct ls_segment *seg; /* where it goes */
+	uint64_t first_seq;	/* of the first record in buf */
 	uint64_t last_seq;	/* of the last record in buf */
 	int64_t last_time;
-	uint32_t entries; /* records in buf */
-	bool need_sync;	  /* a durable append waits on it */
+	uint32_t entries;    /* records in buf */
+	bool need_sync;	     /* a durable append waits on it */
+	bool async;	     /* holds async appends: a flusher must take it */
+	int state;	     /* enum ls_batch_state; under mu */
+	bool sync;	     /* in flight with a linked fdatasync */
+	bool written;	     /* its write completed; under mu */
+	bool synced;	     /* its fdatasync completed; under mu */
+	int64_t started_ns;  /* monotonic: first entry, then submission */
+	struct io_uring ring;	/* this batch's write + fsync; its leader */
+	bool ring_ready;	/* ring initialized */
+	bool buf_registered;	/* buf is io_uring fixed buffer 0 */
+	int fsync_res;		/* result of the linked fsync, once reaped */
+	bool fsync_reaped;	/* its completion was seen */
+};
+
+/* Undo record of the newest entry in the fill batch: claim abort. */
+struct ls_undo {
+	uint32_t batch_len;	    /* fill->len before the entry */
+	uint64_t batch_last_seq;    /* fill->last_seq before */
+	int64_t batch_last_time;    /* fill->last_time before */
+	int64_t log_last_time;	    /* log->last_time before */
+	uint32_t index_count;	    /* seg->index_count before */
+	uint64_t index_next_off;    /* seg->index_next_off before */
 };
 
 struct logstore_log {
@@ -136,23 +177,47 @@ struct logstore_log {
 
 	/* Writer state, under mu. */
 	pthread_mutex_t mu;
-	pthread_cond_t cond; /* leader done, rollover done, failure */
-	struct ls_batch batches[2];
-	struct ls_batch *fill;	   /* appenders copy into this one */
-	struct ls_batch *spare;	   /* NULL while the leader writes it */
-	bool leader_busy;	   /* a thread is writing a batch */
+	pthread_cond_t cond; /* a batch written or published, rollover, failure */
+	struct ls_batch batches[LS_BATCHES_MAX];
+	unsigned nbatches;	 /* pipeline_depth + 1 */
+	struct ls_batch *fill;	 /* appenders copy into this one */
+	struct ls_batch *flight[LS_BATCHES_MAX]; /* taken, in write order */
+	unsigned flight_head;			 /* oldest in flight */
+	unsigned flight_count;			 /* batches in flight */
+	bool writing;		   /* a leader is in its write phase */
 	bool rolling;		   /* a rollover is in progress */
 	bool sync_requested;	   /* logstore_log_sync waits */
 	uint64_t next_seq;	   /* of the next append */
 	uint64_t next_seq_floor;   /* set by recovery: next_seq is never less */
 	int64_t last_time;	   /* of the last assigned entry */
 	uint64_t written_seq;	   /* in the page cache and visible */
-	uint64_t durable_seq;	   /* fdatasynced */
+	_Atomic uint64_t durable_seq; /* fdatasynced; written under mu */
 	int failed;		   /* sticky error, 0 if healthy */
 	struct ls_segment *active; /* NULL until the next append creates one */
-	struct io_uring ring;	   /* used by the leader only */
-	bool ring_ready;
 	uint8_t *zero_buf; /* LS_ZERO_CHUNK_BYTES of zeros */
+	bool segments_prepared;	   /* rollovers take prepared segments */
+	struct ls_undo undo;	   /* of the newest entry in the fill batch */
+	_Atomic int claim_tid;	   /* thread holding a claim (and mu), or 0 */
+
+	/* Flusher threads: lead batches of asynchronous appends. Under mu. */
+	pthread_cond_t flush_cond; /* async entries wait, or a leader may go */
+	pthread_t flushers[LOGSTORE_PIPELINE_DEPTH_MAX];
+	unsigned nflushers;	 /* started */
+	unsigned flushers_idle;	 /* waiting on flush_cond */
+	bool flushers_stop;
+
+	/* Preparation thread (prepare.c), under prep_mu. */
+	pthread_mutex_t prep_mu;
+	pthread_cond_t prep_cond; /* work queued, segment ready, idle */
+	pthread_t prep_thread;
+	bool prep_running;
+	_Atomic bool prep_stop;	/* read by the zero-fill loop */
+	bool prep_wanted;		/* keep a prepared segment ready */
+	bool prep_busy;			/* preparing or sealing right now */
+	struct ls_segment *prepared;	/* zero-filled, durable, unnamed */
+	int prep_error;			/* the last preparation failed */
+	struct ls_segment *seal_queue[LS_SEAL_QUEUE_MAX]; /* referenced */
+	unsigned seal_count;
 
 	/* Statistics, relaxed atomics. */
 	_Atomic uint64_t st_entries;
@@ -210,6 +275,11 @@ void ls_segment_name(char *buf, size_t cap, uint64_t first_seq);
 bool ls_segment_name_parse(const char *name, uint64_t *first_seq);
 int ls_segment_create(logstore_log *log, uint64_t first_seq, int64_t first_time,
 		      struct ls_segment **out);
+int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
+		       struct ls_segment **out);
+int ls_segment_activate(logstore_log *log, struct ls_segment *seg,
+			uint64_t first_seq, int64_t first_time);
+void ls_segment_prepared_discard(logstore_log *log, struct ls_segment *seg);
 int ls_segment_load(logstore_log *log, const char *name,
 		    struct ls_segment **out);
 int ls_segment_map(struct ls_segment *seg);
@@ -247,6 +317,17 @@ int ls_log_read_only_error(const logstore_log *log);
 int ls_writer_init(logstore_log *log);
 void ls_writer_fini(logstore_log *log);
 int ls_writer_flush_all(logstore_log *log);
+int ls_writer_start(logstore_log *log);
+void ls_writer_stop(logstore_log *log);
+void ls_writer_fail(logstore_log *log, int rc);
+
+/* prepare.c */
+int ls_prepare_start(logstore_log *log);
+void ls_prepare_stop(logstore_log *log);
+void ls_prepare_want(logstore_log *log);
+int ls_prepare_take(logstore_log *log, struct ls_segment **out);
+void ls_prepare_seal_later(logstore_log *log, struct ls_segment *seg);
+void ls_prepare_wait_idle(logstore_log *log);
 
 /* stats.c */
 int64_t ls_monotonic_ns(void);

@@ -72,6 +72,15 @@ static int options_resolve(const struct logstore_options *in,
 		o->batch_bytes_max = LOGSTORE_BATCH_BYTES_DEFAULT;
 	if (o->durability == LOGSTORE_DURABILITY_DEFAULT)
 		o->durability = LOGSTORE_DURABLE;
+	if (o->pipeline_depth == 0)
+		o->pipeline_depth = LOGSTORE_PIPELINE_DEPTH_DEFAULT;
+	if (o->pipeline_depth > LOGSTORE_PIPELINE_DEPTH_MAX)
+		return ls_error(-EINVAL, "pipeline_depth must be in [1, %u]",
+				LOGSTORE_PIPELINE_DEPTH_MAX);
+	if (o->batch_delay_ns < 0 ||
+	    o->batch_delay_ns > LOGSTORE_BATCH_DELAY_MAX_NS)
+		return ls_error(-EINVAL, "batch_delay_ns must be in [0, %lld]",
+				(long long)LOGSTORE_BATCH_DELAY_MAX_NS);
 	if (o->segment_bytes_max < LOGSTORE_SEGMENT_BYTES_MIN ||
 	    o->segment_bytes_max > LOGSTORE_SEGMENT_BYTES_MAX ||
 	    o->segment_bytes_max % LS_PAGE_BYTES != 0)
@@ -88,7 +97,8 @@ static int options_resolve(const struct logstore_options *in,
 				LOGSTORE_BATCH_BYTES_MIN,
 				LOGSTORE_BATCH_BYTES_MAX);
 	if (o->durability != LOGSTORE_DURABLE &&
-	    o->durability != LOGSTORE_BUFFERED)
+	    o->durability != LOGSTORE_BUFFERED &&
+	    o->durability != LOGSTORE_ASYNC)
 		return ls_error(-EINVAL,
 				"durability %d is not one of "
 				"enum logstore_durability",
@@ -643,9 +653,18 @@ static int open_writer(logstore_log *log)
 		log->next_seq = log->next_seq_floor;
 	log->last_time = last ? last->last_time : INT64_MIN;
 	log->written_seq = log->next_seq - 1;
-	log->durable_seq = log->next_seq - 1;
+	atomic_store(&log->durable_seq, log->next_seq - 1);
 	ls_shm_publish(log, log->active);
-	return ls_writer_init(log);
+	rc = ls_writer_init(log);
+	if (!rc)
+		rc = ls_writer_start(log);
+	if (!rc)
+		rc = ls_prepare_start(log);
+	if (!rc && log->active) {
+		log->segments_prepared = true;
+		ls_prepare_want(log);
+	}
+	return rc;
 }
 
 static int open_reader(logstore_log *log)
@@ -715,7 +734,16 @@ int logstore_log_open(const char *dir, const struct logstore_options *opts,
 	pthread_mutex_init(&log->segs_mu, NULL);
 	pthread_mutex_init(&log->compactor_mu, NULL);
 	pthread_mutex_init(&log->compactor_ctl_mu, NULL);
-	pthread_cond_init(&log->cond, NULL);
+	pthread_mutex_init(&log->prep_mu, NULL);
+	pthread_cond_init(&log->prep_cond, NULL);
+	/* Timed waits on these (wait_durable, batching window) are monotonic.
+	 */
+	pthread_condattr_t mono;
+	pthread_condattr_init(&mono);
+	pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+	pthread_cond_init(&log->cond, &mono);
+	pthread_cond_init(&log->flush_cond, &mono);
+	pthread_condattr_destroy(&mono);
 	pthread_cond_init(&log->compactor_cond, NULL);
 	int rc = options_resolve(opts, &log->opts);
 	log->read_only = log->opts.read_only;
@@ -738,8 +766,10 @@ int logstore_log_close(logstore_log *log)
 		return 0;
 	int rc = 0;
 	ls_compactor_fini(log);
-	if (!log->read_only && log->ring_ready && !log->failed)
+	if (!log->read_only && log->fill && !log->failed)
 		rc = ls_writer_flush_all(log);
+	ls_writer_stop(log);
+	ls_prepare_stop(log);
 	ls_writer_fini(log);
 	for (size_t i = 0; i < log->nsegs; i++)
 		ls_segment_unref(log->segs[i]);
@@ -752,6 +782,9 @@ int logstore_log_close(logstore_log *log)
 		close(log->dir_fd);
 	pthread_cond_destroy(&log->compactor_cond);
 	pthread_cond_destroy(&log->cond);
+	pthread_cond_destroy(&log->flush_cond);
+	pthread_cond_destroy(&log->prep_cond);
+	pthread_mutex_destroy(&log->prep_mu);
 	pthread_mutex_destroy(&log->compactor_mu);
 	pthread_mutex_destroy(&log->compactor_ctl_mu);
 	pthread_mutex_destroy(&log->segs_mu);

@@ -64,7 +64,8 @@ static struct ls_segment *segment_alloc(const logstore_log *log,
 	if (!seg)
 		return NULL;
 	ls_segment_name(seg->name, sizeof(seg->name), first_seq);
-	size_t n = strlen(log->dir) + 1 + strlen(seg->name) + 1;
+	/* Room for any segment name: a prepared one is named at rollover. */
+	size_t n = strlen(log->dir) + 1 + sizeof(seg->name) + 1;
 	seg->path = malloc(n);
 	if (!seg->path) {
 		free(seg);
@@ -177,10 +178,133 @@ static int segment_fill(logstore_log *log, struct ls_segment *seg, int fd)
 	return rc;
 }
 
+/* Fill in a new segment's geometry and in-memory index. */
+static int segment_init_new(logstore_log *log, struct ls_segment *seg)
+{
+	seg->salt = random_salt();
+	seg->capacity = log->opts.segment_bytes_max;
+	seg->index_offset = ls_index_offset(seg->capacity);
+	seg->index_capacity = ls_index_capacity(seg->capacity);
+	seg->index = calloc(seg->index_capacity, sizeof(*seg->index));
+	atomic_init(&seg->end, LS_HEADER_BYTES);
+	return seg->index ? 0 : -ENOMEM;
+}
+
+/* Name seg for first_seq / first_time (no I/O). */
+static void segment_name_for(logstore_log *log, struct ls_segment *seg,
+			     uint64_t first_seq, int64_t first_time)
+{
+	seg->first_seq = first_seq;
+	seg->first_time = first_time;
+	seg->last_seq = first_seq - 1;
+	seg->last_time = first_time;
+	ls_segment_name(seg->name, sizeof(seg->name), first_seq);
+	snprintf(seg->path, strlen(log->dir) + 1 + sizeof(seg->name) + 1,
+		 "%s/%s", log->dir, seg->name);
+}
+
+/*
+ * Prepare a segment ahead of need, in the background: preallocated,
+ * zero-filled in 1 MiB writes and fdatasynced under a temporary
+ * "prepared-N.seg.tmp" name, with its salt and in-memory index, but no header
+ * and no name yet (ls_segment_activate() gives both). Stops early, with
+ * -ECANCELED, when *stop becomes true.
+ */
+int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
+		       struct ls_segment **out)
+{
+	static _Atomic unsigned counter;
+	struct ls_segment *seg = segment_alloc(log, 0);
+	if (!seg)
+		return ls_error(-ENOMEM, "out of memory");
+	/* Its name until activation: unique, so the next one never clashes. */
+	snprintf(seg->name, sizeof(seg->name), LS_PREPARED_PREFIX "%u.seg.tmp",
+		 atomic_fetch_add(&counter, 1) % 1000000u);
+	char *tmp = seg->path;
+	snprintf(tmp, strlen(log->dir) + 1 + sizeof(seg->name) + 1, "%s/%s",
+		 log->dir, seg->name);
+	int rc = segment_init_new(log, seg);
+	int fd = rc ? rc : ls_sys_open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		rc = fd;
+		goto err_free;
+	}
+	rc = ls_sys_fallocate(fd, seg->capacity);
+	for (uint64_t off = 0; !rc && off < seg->capacity;
+	     off += LS_ZERO_CHUNK_BYTES) {
+		uint64_t n = seg->capacity - off;
+		if (n > LS_ZERO_CHUNK_BYTES)
+			n = LS_ZERO_CHUNK_BYTES;
+		rc = atomic_load(stop)
+			 ? -ECANCELED
+			 : ls_sys_pwrite_all(fd, log->zero_buf, n, off);
+	}
+	if (!rc)
+		rc = ls_sys_fdatasync(fd);
+	if (rc)
+		goto err_unlink;
+	seg->fd = fd;
+	*out = seg;
+	return 0;
+
+err_unlink:
+	unlink(tmp);
+	close(fd);
+err_free:
+	ls_segment_unref(seg);
+	return ls_error(rc, "%s: preparing a segment: %s", log->dir,
+			logstore_strerror(rc));
+}
+
+/*
+ * Turn a prepared segment into segment first_seq: write its header,
+ * fdatasync it, rename it to its name and fsync the directory (so the
+ * name never points at a file without a durable header). Runs at
+ * rollover: two device flushes, no zero-filling.
+ */
+int ls_segment_activate(logstore_log *log, struct ls_segment *seg,
+			uint64_t first_seq, int64_t first_time)
+{
+	char tmp[4096];
+	uint8_t page[LS_HEADER_BYTES];
+	struct stat st;
+	snprintf(tmp, sizeof(tmp), "%s/%s", log->dir, seg->name);
+	segment_name_for(log, seg, first_seq, first_time);
+	header_encode(seg, page);
+	int rc = ls_sys_pwrite_all(seg->fd, page, sizeof(page), 0);
+	if (!rc)
+		rc = ls_sys_fdatasync(seg->fd);
+	if (!rc)
+		rc = ls_sys_rename(tmp, seg->path);
+	if (!rc && fstat(seg->fd, &st) == 0)
+		seg->ino = (uint64_t)st.st_ino;
+	if (!rc)
+		rc = ls_sys_fsync(log->dir_fd);
+	if (rc)
+		return ls_error(rc, "%s: starting segment: %s", seg->path,
+				logstore_strerror(rc));
+	seg->activated = true;
+	return 0;
+}
+
+/*
+ * Drop a prepared segment that was not activated (or failed to be): its
+ * file goes, under whichever name it has now. Not on the commit path
+ * except after a failed rollover.
+ */
+void ls_segment_prepared_discard(logstore_log *log, struct ls_segment *seg)
+{
+	(void)log;
+	if (!seg->activated)
+		unlink(seg->path); /* still the prepared name */
+	ls_segment_unref(seg);
+}
+
 /*
  * Create segment first_seq for a first entry at first_time, complete and
  * durable under its final name, open for writing (seg->fd) and with an
- * empty in-memory index. Runs on the appender that rolls over.
+ * empty in-memory index. Runs on the appender that creates the first
+ * segment of a log handle; later ones come from ls_segment_prepare().
  */
 int ls_segment_create(logstore_log *log, uint64_t first_seq, int64_t first_time,
 		      struct ls_segment **out)
@@ -188,16 +312,8 @@ int ls_segment_create(logstore_log *log, uint64_t first_seq, int64_t first_time,
 	struct ls_segment *seg = segment_alloc(log, first_seq);
 	if (!seg)
 		return ls_error(-ENOMEM, "out of memory");
-	seg->salt = random_salt();
-	seg->first_time = first_time;
-	seg->capacity = log->opts.segment_bytes_max;
-	seg->index_offset = ls_index_offset(seg->capacity);
-	seg->index_capacity = ls_index_capacity(seg->capacity);
-	seg->last_seq = first_seq - 1;
-	seg->last_time = first_time;
-	seg->index = calloc(seg->index_capacity, sizeof(*seg->index));
-	atomic_init(&seg->end, LS_HEADER_BYTES);
-	int rc = seg->index ? 0 : -ENOMEM;
+	segment_name_for(log, seg, first_seq, first_time);
+	int rc = segment_init_new(log, seg);
 	if (rc)
 		goto err_free;
 

@@ -1,33 +1,60 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The write path: appends, group commit through io_uring, rollover, sync.
+ * The write path: appends, claims, pipelined group commit through
+ * io_uring, rollover, sync.
  *
  * Appenders take log->mu, get their sequence numbers and times, and copy
  * their records into the fill batch: one contiguous buffer for one
- * contiguous range of the active segment. Then they wait. Whoever finds
- * no leader at work becomes the leader: it swaps the fill batch for the
- * spare one, drops the lock, writes the batch with one io_uring write
- * (with an fdatasync linked after it when any entry in it is durable, or
- * a sync was asked for), retakes the lock, publishes the new committed
- * end to readers, and wakes everyone. Meanwhile the others fill the next
- * batch, so one fdatasync covers every entry that arrived while the
- * previous one ran (group commit). A batch with no durable entry in it
- * is written with a plain pwrite instead (see page_cache_write()).
+ * contiguous range of the active segment. A thread that needs its entry
+ * written (a durable or buffered append, a sync, a claim commit) leads a
+ * batch when it may: it takes the fill batch, installs a free one as the
+ * next fill, drops the lock and writes. Asynchronous appends
+ * (LOGSTORE_ASYNC) return at once; flusher threads lead their batches.
  *
- * A short write is completed before the fsync that covers it: the linked
- * fsync of a short write is cancelled by the kernel, and the rest is
- * written again with a new linked fsync. A write or fsync error makes
- * the log failed (fail-stop): nothing is retried and reported durable,
- * every later append returns LOGSTORE_EFAILED, readers keep reading what
- * was committed before.
+ * Pipelining. Up to pipeline_depth batches are in flight. Only one leader
+ * writes at a time (log->writing), and a leader starts its write only
+ * after the previous batch's write completed, so batches reach the page
+ * cache in file order, exactly as without pipelining. A durable batch is
+ * one io_uring write with its fdatasync linked after it (IOSQE_IO_LINK;
+ * the kernel starts the fsync only once the write completed, and cancels
+ * it when the write is short). The leader waits for the write's
+ * completion, lets the next leader write, and then waits for its fsync:
+ * the next batch's write overlaps this batch's device flush. Batches are
+ * published in write order only (log->flight is a FIFO): a batch becomes
+ * visible to readers once it and every earlier batch are complete
+ * (written, and synced when durable), so a later batch's completion never
+ * publishes an earlier incomplete one, and an fsync error reported to an
+ * earlier batch fails the log before any later batch is acknowledged.
+ * durable_seq moves to a published durable batch's last seq: its fsync
+ * was issued after every earlier write completed, so it covers them.
+ *
+ * A batch with no durable entry in it goes to the page cache with a plain
+ * pwrite (see page_cache_write()).
+ *
+ * io_uring: each batch owns a small ring and registers its buffer as
+ * fixed buffer 0 (write_fixed), falling back to plain writes when the
+ * memlock limit refuses. Tried and not kept: IORING_SETUP_SINGLE_ISSUER
+ * and DEFER_TASKRUN (a batch's ring is used by whichever thread leads it,
+ * so there is no single issuer); registered files (the fd changes at every
+ * rollover, and the write path is dominated by the device flush).
+ * COOP_TASKRUN is set when the kernel accepts it.
+ *
+ * Failure: a short write is completed before a new linked fsync; a write
+ * or fsync error makes the log failed (fail-stop): nothing is retried and
+ * reported durable, every later append returns LOGSTORE_EFAILED, readers
+ * keep reading what was published before.
  *
  * Rollover: the appender whose entry does not fit (or is past the
- * duration limit) waits until no leader is at work, flushes and syncs the
- * fill batch, seals the old segment (index, seal, fdatasync) and creates
- * the next one (zero-filled, durable, renamed), all while appenders wait.
- * A failure to create the next segment (ENOSPC) is returned to that
- * appender without failing the log: the old segment is sealed, and the
- * next append tries again.
+ * duration limit) waits until nothing is in flight, writes and syncs the
+ * fill batch, and switches to the segment the preparation thread keeps
+ * ready (prepare.c): it writes the header, fdatasyncs it, renames the
+ * file and fsyncs the directory (two device flushes, no zero-filling);
+ * the old segment's index and seal are written later by that thread. A
+ * failure to get the next segment (ENOSPC) is returned to that appender
+ * without failing the log; the next append tries again.
+ *
+ * Sections: io_uring; publication; leading; flushers; rollover; append;
+ * claims; sync and waits.
  */
 #include "crc32c.h"
 #include "internal.h"
@@ -37,22 +64,46 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+
+enum { LS_UD_WRITE = 1, LS_UD_FSYNC = 2 };
+
+/* ---- io_uring ---- */
+
+static int batch_ring_init(struct ls_batch *b, uint32_t bytes)
+{
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_COOP_TASKRUN;
+	int rc = io_uring_queue_init_params(LS_RING_ENTRIES, &b->ring, &p);
+	if (rc == -EINVAL) /* a kernel before 5.19 */
+		rc = io_uring_queue_init(LS_RING_ENTRIES, &b->ring, 0);
+	if (rc < 0)
+		return ls_error(rc, "io_uring_queue_init: %s", strerror(-rc));
+	b->ring_ready = true;
+	struct iovec iov = {.iov_base = b->buf, .iov_len = bytes};
+	b->buf_registered = io_uring_register_buffers(&b->ring, &iov, 1) == 0;
+	return 0;
+}
 
 int ls_writer_init(logstore_log *log)
 {
-	int rc = io_uring_queue_init(LS_RING_ENTRIES, &log->ring, 0);
-	if (rc < 0)
-		return ls_error(rc, "io_uring_queue_init: %s", strerror(-rc));
-	log->ring_ready = true;
-	for (int i = 0; i < 2; i++) {
-		log->batches[i].buf =
+	log->nbatches = log->opts.pipeline_depth + 1;
+	for (unsigned i = 0; i < log->nbatches; i++) {
+		struct ls_batch *b = &log->batches[i];
+		b->buf =
 		    aligned_alloc(LS_PAGE_BYTES, log->opts.batch_bytes_max);
-		if (!log->batches[i].buf)
+		if (!b->buf)
 			return ls_error(-ENOMEM, "out of memory");
+		int rc = batch_ring_init(b, log->opts.batch_bytes_max);
+		if (rc)
+			return rc;
 	}
 	log->fill = &log->batches[0];
-	log->spare = &log->batches[1];
+	log->fill->state = LS_BATCH_FILL;
 	log->fill->seg = log->active;
 	log->fill->start_off =
 	    log->active ? atomic_load(&log->active->end) : LS_HEADER_BYTES;
@@ -61,87 +112,99 @@ int ls_writer_init(logstore_log *log)
 
 void ls_writer_fini(logstore_log *log)
 {
-	if (log->ring_ready)
-		io_uring_queue_exit(&log->ring);
-	log->ring_ready = false;
-	for (int i = 0; i < 2; i++)
-		free(log->batches[i].buf);
+	for (unsigned i = 0; i < LS_BATCHES_MAX; i++) {
+		struct ls_batch *b = &log->batches[i];
+		if (b->ring_ready)
+			io_uring_queue_exit(&b->ring);
+		b->ring_ready = false;
+		free(b->buf);
+		b->buf = NULL;
+	}
 	free(log->zero_buf);
 	log->zero_buf = NULL;
 }
 
-/* ---- io_uring ---- */
-
-/* Submit n prepared SQEs and reap n completions. */
-static int ring_run(logstore_log *log, unsigned n, int *write_res,
-		    int *fsync_res)
+/* Wait for one completion of b's ring; record an fsync's result. */
+static int reap_one(struct ls_batch *b, int *write_res)
 {
+	struct io_uring_cqe *cqe;
 	int rc;
 	do
-		rc = io_uring_submit_and_wait(&log->ring, n);
+		rc = io_uring_wait_cqe(&b->ring, &cqe);
 	while (rc == -EINTR);
 	if (rc < 0)
 		return rc;
-	if ((unsigned)rc != n)
-		return -EIO;
-	for (unsigned i = 0; i < n; i++) {
-		struct io_uring_cqe *cqe;
-		do
-			rc = io_uring_wait_cqe(&log->ring, &cqe);
-		while (rc == -EINTR);
-		if (rc < 0)
-			return rc;
-		if (cqe->user_data == 1)
-			*write_res = cqe->res;
-		else
-			*fsync_res = cqe->res;
-		io_uring_cqe_seen(&log->ring, cqe);
+	if (cqe->user_data == LS_UD_WRITE) {
+		*write_res = cqe->res;
+	} else {
+		b->fsync_res = cqe->res;
+		b->fsync_reaped = true;
 	}
-	return 0;
+	io_uring_cqe_seen(&b->ring, cqe);
+	return cqe->user_data == LS_UD_WRITE ? 1 : 0;
 }
 
-static void prep_fsync(logstore_log *log, int fd)
+static void prep_fsync(struct ls_batch *b, int fd)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 	LOGSTORE_ASSERT(sqe != NULL);
 	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-	sqe->user_data = 2;
+	sqe->user_data = LS_UD_FSYNC;
+	b->fsync_reaped = false;
 }
 
-/* fdatasync alone, through the ring. */
-static int ring_fsync(logstore_log *log, int fd)
+static int submit(struct ls_batch *b, unsigned n)
 {
-	int wres = 0, fres = 0;
-	prep_fsync(log, fd);
-	int rc = ring_run(log, 1, &wres, &fres);
-	atomic_fetch_add_explicit(&log->st_fsyncs, 1, memory_order_relaxed);
-	return rc ? rc : ls_fault_result(LS_SYS_URING_FSYNC, fres);
+	int rc;
+	do
+		rc = io_uring_submit(&b->ring);
+	while (rc == -EINTR);
+	if (rc < 0)
+		return rc;
+	return (unsigned)rc == n ? 0 : -EIO;
+}
+
+/* Submit one write of [done, len) of b, with an fsync linked after it. */
+static int submit_write(struct ls_batch *b, int fd, uint32_t done)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	LOGSTORE_ASSERT(sqe != NULL);
+	if (b->buf_registered)
+		io_uring_prep_write_fixed(sqe, fd, b->buf + done, b->len - done,
+					  b->start_off + done, 0);
+	else
+		io_uring_prep_write(sqe, fd, b->buf + done, b->len - done,
+				    b->start_off + done);
+	sqe->user_data = LS_UD_WRITE;
+	sqe->flags |= IOSQE_IO_LINK;
+	prep_fsync(b, fd);
+	return submit(b, 2);
 }
 
 /*
- * Write buf at off as one write, with an fdatasync linked after it when
- * sync; complete short writes before the fsync that covers them.
+ * The write phase of a durable batch: write it whole with an fsync linked
+ * after the last write, and return once the write completed; the fsync
+ * is then still running (ring_wait_fsync()). A short write cancels its
+ * linked fsync, which is reaped before the rest is written again.
  */
-static int ring_write(logstore_log *log, int fd, const uint8_t *buf,
-		      uint32_t len, uint64_t off, bool sync)
+static int ring_write(logstore_log *log, struct ls_batch *b, int fd)
 {
 	uint32_t done = 0;
-	atomic_fetch_add_explicit(&log->st_batches, 1, memory_order_relaxed);
 	for (int attempt = 0; attempt < LS_SHORT_WRITE_RETRY_MAX; attempt++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
-		LOGSTORE_ASSERT(sqe != NULL);
-		io_uring_prep_write(sqe, fd, buf + done, len - done,
-				    off + done);
-		sqe->user_data = 1;
-		if (sync) {
-			sqe->flags |= IOSQE_IO_LINK;
-			prep_fsync(log, fd);
-		}
-		int wres = 0, fres = 0;
-		int rc = ring_run(log, sync ? 2 : 1, &wres, &fres);
-		if (rc)
+		int rc = submit_write(b, fd, done);
+		int wres = 0;
+		while (!rc && (rc = reap_one(b, &wres)) == 0)
+			; /* an fsync completed first: only if cancelled */
+		if (rc < 0)
 			return rc;
 		wres = ls_fault_result(LS_SYS_URING_WRITE, wres);
+		if (wres > 0 && done + (uint32_t)wres >= b->len)
+			return 0; /* the linked fsync runs on */
+		/* The linked fsync is cancelled: reap it before going on. */
+		while (!b->fsync_reaped && (rc = reap_one(b, &wres)) >= 0)
+			;
+		if (rc < 0)
+			return rc;
 		if (wres == -EINTR || wres == -EAGAIN)
 			continue; /* nothing written: write it again */
 		if (wres < 0)
@@ -149,15 +212,18 @@ static int ring_write(logstore_log *log, int fd, const uint8_t *buf,
 		if (wres == 0)
 			return -EIO; /* no progress: the device refuses */
 		done += (uint32_t)wres;
-		if (done < len)
-			continue; /* the linked fsync was cancelled */
-		if (!sync)
-			return 0;
-		atomic_fetch_add_explicit(&log->st_fsyncs, 1,
-					  memory_order_relaxed);
-		return ls_fault_result(LS_SYS_URING_FSYNC, fres);
 	}
 	return -EIO;
+}
+
+/* Wait for the batch's fsync (submitted by ring_write or alone). */
+static int ring_wait_fsync(logstore_log *log, struct ls_batch *b)
+{
+	int wres = 0, rc = 0;
+	while (!b->fsync_reaped && (rc = reap_one(b, &wres)) >= 0)
+		;
+	atomic_fetch_add_explicit(&log->st_fsyncs, 1, memory_order_relaxed);
+	return rc < 0 ? rc : ls_fault_result(LS_SYS_URING_FSYNC, b->fsync_res);
 }
 
 /*
@@ -168,11 +234,11 @@ static int ring_write(logstore_log *log, int fd, const uint8_t *buf,
  */
 static int page_cache_write(logstore_log *log, int fd, const struct ls_batch *b)
 {
-	atomic_fetch_add_explicit(&log->st_batches, 1, memory_order_relaxed);
+	(void)log;
 	return ls_sys_pwrite_all(fd, b->buf, b->len, b->start_off);
 }
 
-/* ---- group commit ---- */
+/* ---- publication ---- */
 
 /* The error every write call returns once the log has failed. mu held. */
 static int failed_error(const logstore_log *log)
@@ -186,10 +252,20 @@ static void log_fail(logstore_log *log, int rc)
 	if (!log->failed)
 		log->failed = rc;
 	failed_error(log);
+	pthread_cond_broadcast(&log->cond);
+	pthread_cond_broadcast(&log->flush_cond);
 }
 
-/* The leader's batch is on disk (and synced if sync): publish it. */
-static void commit_batch(logstore_log *log, const struct ls_batch *b, bool sync)
+/* A write or fsync failed outside this file (the seal thread). */
+void ls_writer_fail(logstore_log *log, int rc)
+{
+	pthread_mutex_lock(&log->mu);
+	log_fail(log, rc);
+	pthread_mutex_unlock(&log->mu);
+}
+
+/* Batch b is complete and every batch before it is published: publish. */
+static void commit_batch(logstore_log *log, const struct ls_batch *b)
 {
 	if (b->len) {
 		struct ls_segment *seg = b->seg;
@@ -202,91 +278,269 @@ static void commit_batch(logstore_log *log, const struct ls_batch *b, bool sync)
 		ls_shm_publish(log, seg);
 		pthread_mutex_unlock(&log->segs_mu);
 		log->written_seq = b->last_seq;
+		atomic_fetch_add_explicit(&log->st_batches, 1,
+					  memory_order_relaxed);
+		ls_histogram_record(&log->batch_entries, b->entries);
 	}
-	if (sync)
-		log->durable_seq = log->written_seq;
+	if (b->sync) {
+		if (b->len)
+			ls_histogram_record(
+			    &log->commit_latency_ns,
+			    (uint64_t)(ls_monotonic_ns() - b->started_ns));
+		atomic_store(&log->durable_seq, b->last_seq > log->written_seq
+						    ? log->written_seq
+						    : b->last_seq);
+	}
+}
+
+static bool batch_complete(const struct ls_batch *b)
+{
+	return b->written && (!b->sync || b->synced);
+}
+
+/* Publish the complete batches at the head of the flight FIFO. mu held. */
+static void publish(logstore_log *log)
+{
+	bool any = false;
+	while (log->flight_count && !log->failed) {
+		struct ls_batch *b = log->flight[log->flight_head];
+		if (!batch_complete(b))
+			break;
+		commit_batch(log, b);
+		any = any || b->len;
+		b->state = LS_BATCH_FREE;
+		log->flight_head = (log->flight_head + 1) % LS_BATCHES_MAX;
+		log->flight_count--;
+	}
+	if (any)
+		ls_readers_wake(log);
+	pthread_cond_broadcast(&log->cond);
+	if (log->fill->async && log->flushers_idle)
+		pthread_cond_signal(&log->flush_cond);
+}
+
+/* ---- leading ---- */
+
+/* Whether a leader may take the fill batch now. mu held. */
+static bool can_lead(const logstore_log *log)
+{
+	return !log->writing && !log->failed &&
+	       log->flight_count < log->opts.pipeline_depth;
+}
+
+static struct ls_batch *free_batch(logstore_log *log)
+{
+	for (unsigned i = 0; i < log->nbatches; i++)
+		if (log->batches[i].state == LS_BATCH_FREE)
+			return &log->batches[i];
+	return NULL;
+}
+
+static void batch_reset(struct ls_batch *b, struct ls_segment *seg,
+			uint64_t start_off)
+{
+	b->len = 0;
+	b->entries = 0;
+	b->need_sync = false;
+	b->async = false;
+	b->seg = seg;
+	b->start_off = start_off;
+	b->written = false;
+	b->synced = false;
+	b->sync = false;
+	b->state = LS_BATCH_FILL;
+}
+
+/* Move the fill batch into flight and install the next one. mu held. */
+static struct ls_batch *take_fill(logstore_log *log, bool sync)
+{
+	struct ls_batch *b = log->fill;
+	struct ls_batch *next = free_batch(log);
+	LOGSTORE_ASSERT(next != NULL);
+	LOGSTORE_ASSERT(can_lead(log));
+	if (b->len == 0) {
+		b->last_seq = log->next_seq - 1;
+		b->seg = log->active;
+	}
+	b->state = LS_BATCH_FLIGHT;
+	b->sync = sync;
+	b->started_ns = ls_monotonic_ns();
+	unsigned tail = (log->flight_head + log->flight_count) % LS_BATCHES_MAX;
+	log->flight[tail] = b;
+	log->flight_count++;
+	log->writing = true;
+	log->sync_requested = false;
+	batch_reset(next, b->seg, b->start_off + b->len);
+	log->fill = next;
+	return b;
 }
 
 /*
- * Write the fill batch as the leader. Called with mu held and no leader
- * at work; returns with mu held, having woken every waiter.
+ * Write the fill batch as the leader. Called with mu held and
+ * can_lead(); returns with mu held once this batch is complete (or the
+ * log failed), having woken every waiter.
  */
 static void lead(logstore_log *log)
 {
 	struct ls_batch *b = log->fill;
 	bool sync = b->need_sync || log->sync_requested;
-	if (b->len == 0 && (!sync || log->durable_seq == log->written_seq)) {
+	uint64_t all = log->next_seq - 1;
+	if (b->len == 0 && (!sync || atomic_load(&log->durable_seq) >= all)) {
 		b->need_sync = false;
 		log->sync_requested = false;
 		return;
 	}
-	struct ls_batch *next = log->spare;
-	LOGSTORE_ASSERT(next != NULL && !log->leader_busy);
-	log->leader_busy = true;
-	log->sync_requested = false;
-	next->len = 0;
-	next->entries = 0;
-	next->need_sync = false;
-	next->seg = b->seg;
-	next->start_off = b->start_off + b->len;
-	log->fill = next;
-	log->spare = NULL;
-	struct ls_segment *seg = b->seg ? b->seg : log->active;
+	b = take_fill(log, sync);
+	struct ls_segment *seg = b->seg;
 	pthread_mutex_unlock(&log->mu);
 
-	int64_t started_ns = ls_monotonic_ns();
 	int rc = 0;
-	if (b->len && sync)
-		rc = ring_write(log, seg->fd, b->buf, b->len, b->start_off,
-				true);
-	else if (b->len)
+	if (b->len && sync) {
+		rc = ring_write(log, b, seg->fd);
+	} else if (b->len) {
 		rc = page_cache_write(log, seg->fd, b);
-	else if (seg)
-		rc = ring_fsync(log, seg->fd);
+	} else if (seg) {
+		prep_fsync(b, seg->fd);
+		rc = submit(b, 1);
+	}
 
 	pthread_mutex_lock(&log->mu);
-	if (rc) {
+	log->writing = false;
+	if (rc)
 		log_fail(log, rc);
-	} else {
-		commit_batch(log, b, sync);
-		if (b->len) {
-			ls_histogram_record(
-			    &log->commit_latency_ns,
-			    (uint64_t)(ls_monotonic_ns() - started_ns));
-			ls_histogram_record(&log->batch_entries, b->entries);
-			ls_readers_wake(log);
-		}
-	}
-	b->len = 0;
-	b->entries = 0;
-	b->need_sync = false;
-	log->spare = b;
-	log->leader_busy = false;
-	pthread_cond_broadcast(&log->cond);
+	b->written = !rc;
+	if (!seg)
+		b->synced = true; /* no segment, nothing to sync */
+	publish(log);
+	if (rc || !sync || !seg)
+		return;
+
+	pthread_mutex_unlock(&log->mu);
+	rc = ring_wait_fsync(log, b);
+	pthread_mutex_lock(&log->mu);
+	if (rc)
+		log_fail(log, rc);
+	b->synced = !rc;
+	publish(log);
 }
 
-/* Wait, leading when nobody else does, until seq is written or durable. */
-static int wait_for(logstore_log *log, uint64_t seq, bool durable)
+/* ---- flushers ---- */
+
+/* Whether a flusher should lead the fill batch now. mu held. */
+static bool flush_due(logstore_log *log, struct timespec *until)
+{
+	const struct ls_batch *f = log->fill;
+	if (!f->async || f->len == 0 || log->rolling || !can_lead(log))
+		return false;
+	int64_t delay = log->opts.batch_delay_ns;
+	if (delay == 0 || log->flight_count == 0 ||
+	    f->len * 2 >= log->opts.batch_bytes_max)
+		return true;
+	int64_t left = f->started_ns + delay - ls_monotonic_ns();
+	if (left <= 0)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, until);
+	until->tv_nsec += left;
+	until->tv_sec += until->tv_nsec / 1000000000;
+	until->tv_nsec %= 1000000000;
+	return false;
+}
+
+static void *flusher_main(void *arg)
+{
+	logstore_log *log = arg;
+	pthread_mutex_lock(&log->mu);
+	while (!log->flushers_stop) {
+		struct timespec until = {0, 0};
+		if (flush_due(log, &until)) {
+			log->fill->need_sync = true;
+			lead(log);
+			continue;
+		}
+		log->flushers_idle++;
+		if (until.tv_sec)
+			pthread_cond_timedwait(&log->flush_cond, &log->mu,
+					       &until);
+		else
+			pthread_cond_wait(&log->flush_cond, &log->mu);
+		log->flushers_idle--;
+	}
+	pthread_mutex_unlock(&log->mu);
+	return NULL;
+}
+
+/* Start the flusher threads; the condition variable uses CLOCK_MONOTONIC. */
+int ls_writer_start(logstore_log *log)
+{
+	for (unsigned i = 0; i < log->opts.pipeline_depth; i++) {
+		int rc =
+		    pthread_create(&log->flushers[i], NULL, flusher_main, log);
+		if (rc)
+			return ls_error(-rc, "starting a flusher thread: %s",
+					strerror(rc));
+		log->nflushers++;
+	}
+	return 0;
+}
+
+void ls_writer_stop(logstore_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	log->flushers_stop = true;
+	pthread_cond_broadcast(&log->flush_cond);
+	pthread_mutex_unlock(&log->mu);
+	for (unsigned i = 0; i < log->nflushers; i++)
+		pthread_join(log->flushers[i], NULL);
+	log->nflushers = 0;
+}
+
+/* ---- waits ---- */
+
+/*
+ * Wait, leading when that helps, until seq is written (visible) or
+ * durable. deadline: CLOCK_MONOTONIC, or NULL to wait forever.
+ */
+static int wait_for(logstore_log *log, uint64_t seq, bool durable,
+		    const struct timespec *deadline)
 {
 	for (;;) {
-		uint64_t have = durable ? log->durable_seq : log->written_seq;
+		uint64_t have =
+		    durable ? atomic_load(&log->durable_seq) : log->written_seq;
 		if (have >= seq)
 			return 0;
 		if (log->failed)
 			return failed_error(log);
-		if (!log->leader_busy && !log->rolling) {
+		const struct ls_batch *f = log->fill;
+		bool mine = f->len && seq >= f->first_seq;
+		bool help = mine || (durable && (f->len || !log->flight_count));
+		if (!log->rolling && can_lead(log) && help) {
 			if (durable)
 				log->fill->need_sync = true;
 			lead(log);
 			continue;
 		}
-		pthread_cond_wait(&log->cond, &log->mu);
+		if (!deadline) {
+			pthread_cond_wait(&log->cond, &log->mu);
+		} else if (pthread_cond_timedwait(&log->cond, &log->mu,
+						  deadline) == ETIMEDOUT) {
+			have = durable ? atomic_load(&log->durable_seq)
+				       : log->written_seq;
+			return have >= seq ? 0 : -ETIMEDOUT;
+		}
 	}
+}
+
+/* Wait until nothing is in flight and no one writes. mu held. */
+static int drain(logstore_log *log)
+{
+	while (!log->failed && (log->writing || log->flight_count))
+		pthread_cond_wait(&log->cond, &log->mu);
+	return log->failed ? failed_error(log) : 0;
 }
 
 /* ---- rollover ---- */
 
-/* Old segment is sealed on disk; seg (or NULL) is the new active one. */
+/* seg (or NULL) becomes the active segment; old is complete on disk. */
 static void switch_segment(logstore_log *log, struct ls_segment *old,
 			   struct ls_segment *seg)
 {
@@ -296,13 +550,8 @@ static void switch_segment(logstore_log *log, struct ls_segment *old,
 		ls_segment_unref(seg);
 		seg = NULL;
 	}
-	if (old) {
-		close(old->fd);
-		old->fd = -1;
-		free(old->index); /* the sealed index on disk takes over */
-		old->index = NULL;
+	if (old)
 		atomic_store(&old->sealed, true);
-	}
 	log->active = seg;
 	ls_shm_publish(log, seg);
 	pthread_mutex_unlock(&log->segs_mu);
@@ -311,45 +560,77 @@ static void switch_segment(logstore_log *log, struct ls_segment *old,
 	if (seg)
 		atomic_fetch_add_explicit(&log->st_segments_created, 1,
 					  memory_order_relaxed);
+	if (old) {
+		ls_segment_ref(old);
+		ls_prepare_seal_later(log, old);
+	}
+}
+
+/*
+ * The next segment: the prepared one, or for the first segment of this
+ * handle one created here. mu not held.
+ */
+static int next_segment(logstore_log *log, bool first, uint64_t first_seq,
+			int64_t first_time, struct ls_segment **out)
+{
+	if (first)
+		return ls_segment_create(log, first_seq, first_time, out);
+	struct ls_segment *seg = NULL;
+	int rc = ls_prepare_take(log, &seg);
+	if (!rc)
+		rc = ls_segment_activate(log, seg, first_seq, first_time);
+	if (rc && seg)
+		ls_segment_prepared_discard(log, seg);
+	else if (!rc)
+		*out = seg;
+	return rc;
 }
 
 /*
  * Start segment first_seq for an entry at first_time. Called with mu
- * held and no leader at work; returns with mu held.
+ * held and no rollover running; returns with mu held.
  */
 static int roll(logstore_log *log, uint64_t first_seq, int64_t first_time)
 {
 	log->rolling = true;
-	log->fill->need_sync = true;
-	lead(log);
-	if (log->failed) {
+	int rc = drain(log);
+	if (!rc) {
+		log->fill->need_sync = true;
+		lead(log);
+		rc = drain(log);
+	}
+	if (rc) {
 		log->rolling = false;
 		pthread_cond_broadcast(&log->cond);
-		return failed_error(log);
+		return rc;
 	}
 	LOGSTORE_ASSERT(log->fill->len == 0);
-	log->leader_busy = true;
 	struct ls_segment *old = log->active;
+	bool first = !old && !log->segments_prepared;
+	log->writing = true; /* nobody leads while the segment changes */
 	pthread_mutex_unlock(&log->mu);
 
-	int seal_rc = old ? ls_segment_seal(log, old, 0) : 0;
 	struct ls_segment *seg = NULL;
-	int create_rc =
-	    seal_rc ? 0 : ls_segment_create(log, first_seq, first_time, &seg);
+	rc = next_segment(log, first, first_seq, first_time, &seg);
 
 	pthread_mutex_lock(&log->mu);
-	if (seal_rc)
-		log_fail(log, seal_rc);
-	else
-		switch_segment(log, old, seg);
-	log->leader_busy = false;
+	log->writing = false;
+	switch_segment(log, old, seg);
+	if (seg || old) {
+		log->segments_prepared = true;
+		ls_prepare_want(log);
+	}
 	log->rolling = false;
 	pthread_cond_broadcast(&log->cond);
-	return seal_rc ? failed_error(log) : create_rc;
+	return rc;
 }
 
 /* ---- append ---- */
 
+/*
+ * Encode a record header (and copy the payload unless it is claimed,
+ * e->data NULL, in which case the checksum is left for seal_record()).
+ */
 static void encode_record(uint8_t *p, const struct logstore_batch_entry *e,
 			  uint64_t seq, int64_t time, uint32_t salt, bool more)
 {
@@ -360,10 +641,18 @@ static void encode_record(uint8_t *p, const struct logstore_batch_entry *e,
 	ls_put_u64(p + 16, (uint64_t)time);
 	ls_put_u32(p + 24, salt);
 	ls_put_u32(p + 28, 0);
-	if (len)
-		memcpy(p + LS_RECORD_HEADER_BYTES, e->data, len);
 	memset(p + LS_RECORD_HEADER_BYTES + len, 0,
 	       bytes - LS_RECORD_HEADER_BYTES - len);
+	if (!e->data)
+		return;
+	if (len)
+		memcpy(p + LS_RECORD_HEADER_BYTES, e->data, len);
+	ls_put_u32(p, ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len));
+}
+
+/* Checksum a record whose payload is in place. */
+static void seal_record(uint8_t *p, uint32_t len)
+{
 	ls_put_u32(p, ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len));
 }
 
@@ -398,6 +687,20 @@ static int batch_times(const logstore_log *log,
 	return 0;
 }
 
+/* Remember how to take the next entry back (claim abort). mu held. */
+static void save_undo(logstore_log *log)
+{
+	const struct ls_batch *b = log->fill;
+	const struct ls_segment *seg = log->active;
+	log->undo.batch_len = b->len;
+	log->undo.batch_last_seq = b->last_seq;
+	log->undo.batch_last_time = b->last_time;
+	log->undo.log_last_time = log->last_time;
+	log->undo.index_count =
+	    atomic_load_explicit(&seg->index_count, memory_order_relaxed);
+	log->undo.index_next_off = seg->index_next_off;
+}
+
 /* Copy the entries into the fill batch; assign seqs and times. mu held. */
 static void fill_batch(logstore_log *log, struct logstore_batch_entry *e,
 		       size_t n, int64_t now)
@@ -405,6 +708,11 @@ static void fill_batch(logstore_log *log, struct logstore_batch_entry *e,
 	struct ls_batch *b = log->fill;
 	struct ls_segment *seg = log->active;
 	int64_t prev = log->last_time;
+	save_undo(log);
+	if (b->entries == 0) {
+		b->first_seq = log->next_seq;
+		b->started_ns = ls_monotonic_ns();
+	}
 	for (size_t i = 0; i < n; i++) {
 		int64_t t = entry_time(&e[i], now, prev);
 		uint64_t seq = log->next_seq++;
@@ -438,12 +746,28 @@ static bool needs_roll(const logstore_log *log, uint64_t bytes,
 }
 
 /*
+ * Make room in the fill batch: write it (leading) or wait for a leader.
+ * An asynchronous appender leaves the writing to the flushers. mu held.
+ */
+static void wait_for_room(logstore_log *log, bool async)
+{
+	if (!async && can_lead(log)) {
+		lead(log);
+		return;
+	}
+	log->fill->async = log->fill->async || async;
+	if (log->fill->async && log->flushers_idle)
+		pthread_cond_signal(&log->flush_cond);
+	pthread_cond_wait(&log->cond, &log->mu);
+}
+
+/*
  * Put the entries into the fill batch, rolling over first if needed.
  * mu held. Returns 0 with the entries placed, or an error with nothing
  * placed.
  */
 static int reserve(logstore_log *log, struct logstore_batch_entry *e, size_t n,
-		   uint64_t bytes)
+		   uint64_t bytes, bool async)
 {
 	/*
 	 * After a rollover the clock is not read again: the new segment's
@@ -460,12 +784,8 @@ static int reserve(logstore_log *log, struct logstore_batch_entry *e, size_t n,
 			pthread_cond_wait(&log->cond, &log->mu);
 			continue;
 		}
-		bool busy = log->leader_busy;
 		if (log->fill->len + bytes > log->opts.batch_bytes_max) {
-			if (busy)
-				pthread_cond_wait(&log->cond, &log->mu);
-			else
-				lead(log);
+			wait_for_room(log, async);
 			continue;
 		}
 		if (!rolled)
@@ -478,10 +798,6 @@ static int reserve(logstore_log *log, struct logstore_batch_entry *e, size_t n,
 		if (!needs_roll(log, bytes, first)) {
 			fill_batch(log, e, n, now);
 			return 0;
-		}
-		if (busy) {
-			pthread_cond_wait(&log->cond, &log->mu);
-			continue;
 		}
 		rc = roll(log, log->next_seq, first);
 		if (rc)
@@ -518,6 +834,37 @@ static int64_t batch_bytes(const logstore_log *log,
 	return (int64_t)bytes;
 }
 
+/* The durability a call asks for, resolved; or -EINVAL. */
+static int resolve_durability(const logstore_log *log, int durability)
+{
+	if (durability == LOGSTORE_DURABILITY_DEFAULT)
+		durability = log->opts.durability;
+	if (durability != LOGSTORE_DURABLE && durability != LOGSTORE_BUFFERED &&
+	    durability != LOGSTORE_ASYNC)
+		return ls_error(-EINVAL, "durability %d", durability);
+	return durability;
+}
+
+/*
+ * The entries up to seq are in the fill batch: wait as durability asks,
+ * or for LOGSTORE_ASYNC hand the batch to the flushers. mu held.
+ */
+static int finish_append(logstore_log *log, uint64_t seq, int durability)
+{
+	struct ls_batch *f = log->fill;
+	if (durability == LOGSTORE_BUFFERED)
+		return wait_for(log, seq, false, NULL);
+	f->need_sync = true;
+	if (durability == LOGSTORE_DURABLE)
+		return wait_for(log, seq, true, NULL);
+	if (!f->async) {
+		f->async = true;
+		if (log->flushers_idle)
+			pthread_cond_signal(&log->flush_cond);
+	}
+	return 0;
+}
+
 static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
 			  size_t n, int durability)
 {
@@ -525,21 +872,17 @@ static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
 		return ls_error(-EINVAL, "bad arguments");
 	if (log->read_only)
 		return ls_log_read_only_error(log);
-	if (durability == LOGSTORE_DURABILITY_DEFAULT)
-		durability = log->opts.durability;
-	if (durability != LOGSTORE_DURABLE && durability != LOGSTORE_BUFFERED)
-		return ls_error(-EINVAL, "durability %d", durability);
+	durability = resolve_durability(log, durability);
+	if (durability < 0)
+		return durability;
 	int64_t bytes = batch_bytes(log, e, n);
 	if (bytes < 0)
 		return (int)bytes;
 	pthread_mutex_lock(&log->mu);
-	int rc = reserve(log, e, n, (uint64_t)bytes);
-	if (!rc) {
-		if (durability == LOGSTORE_DURABLE)
-			log->fill->need_sync = true;
-		rc =
-		    wait_for(log, e[n - 1].seq, durability == LOGSTORE_DURABLE);
-	}
+	int rc =
+	    reserve(log, e, n, (uint64_t)bytes, durability == LOGSTORE_ASYNC);
+	if (!rc)
+		rc = finish_append(log, e[n - 1].seq, durability);
 	pthread_mutex_unlock(&log->mu);
 	if (!rc) {
 		uint64_t payload = 0;
@@ -562,7 +905,9 @@ static int append_counted(logstore_log *log, struct logstore_batch_entry *e,
 int logstore_log_append(logstore_log *log, const void *data, size_t len,
 			int durability, uint64_t *seq, int64_t *time_ns)
 {
-	struct logstore_batch_entry e = {.data = data, .len = len};
+	struct logstore_batch_entry e = {.data = data ? data : "", .len = len};
+	if (!data && len)
+		e.data = NULL;
 	int rc = append_counted(log, &e, 1, durability);
 	if (!rc && seq)
 		*seq = e.seq;
@@ -579,7 +924,9 @@ int logstore_log_append_at(logstore_log *log, int64_t time_ns, const void *data,
 		return log ? ls_stats_failed(log, rc) : rc;
 	}
 	struct logstore_batch_entry e = {
-	    .data = data, .len = len, .time_ns = time_ns};
+	    .data = data ? data : "", .len = len, .time_ns = time_ns};
+	if (!data && len)
+		e.data = NULL;
 	int rc = append_counted(log, &e, 1, durability);
 	if (!rc && seq)
 		*seq = e.seq;
@@ -590,8 +937,102 @@ int logstore_log_append_batch(logstore_log *log,
 			      struct logstore_batch_entry *entries,
 			      size_t count, int durability)
 {
+	for (size_t i = 0; entries && i < count; i++)
+		if (!entries[i].data && entries[i].len == 0)
+			entries[i].data = "";
 	return append_counted(log, entries, count, durability);
 }
+
+/* ---- claims ---- */
+
+static int this_thread(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+int logstore_log_claim(logstore_log *log, size_t len,
+		       struct logstore_claim *claim)
+{
+	if (!log || !claim)
+		return ls_error(-EINVAL, "log and claim are required");
+	if (log->read_only)
+		return ls_log_read_only_error(log);
+	if (atomic_load(&log->claim_tid) == this_thread())
+		return ls_error(-EINVAL, "this thread holds a claim already");
+	struct logstore_batch_entry e = {.data = NULL, .len = len};
+	int64_t bytes = batch_bytes(
+	    log, &(struct logstore_batch_entry){.data = "", .len = len}, 1);
+	if (bytes < 0)
+		return ls_stats_failed(log, (int)bytes);
+	pthread_mutex_lock(&log->mu);
+	int rc = reserve(log, &e, 1, (uint64_t)bytes, false);
+	if (rc) {
+		pthread_mutex_unlock(&log->mu);
+		return ls_stats_failed(log, rc);
+	}
+	/* mu stays held until the commit or abort. */
+	uint8_t *rec = log->fill->buf + log->undo.batch_len;
+	claim->data = rec + LS_RECORD_HEADER_BYTES;
+	claim->len = len;
+	claim->seq = e.seq;
+	claim->time_ns = e.time_ns;
+	atomic_store(&log->claim_tid, this_thread());
+	return 0;
+}
+
+/* Whether the calling thread holds the claim (and so mu). */
+static bool claim_held(logstore_log *log, const struct logstore_claim *claim)
+{
+	return log && claim && atomic_load(&log->claim_tid) == this_thread() &&
+	       claim->seq == log->next_seq - 1;
+}
+
+int logstore_claim_commit(logstore_log *log, struct logstore_claim *claim,
+			  int durability)
+{
+	if (!claim_held(log, claim))
+		return ls_error(-EINVAL, "no claim held by this thread");
+	int rc = resolve_durability(log, durability);
+	if (rc < 0) {
+		logstore_claim_abort(log, claim);
+		return ls_stats_failed(log, rc);
+	}
+	struct ls_batch *b = log->fill;
+	uint8_t *rec = b->buf + log->undo.batch_len;
+	LOGSTORE_ASSERT(ls_get_u64(rec + 8) == claim->seq);
+	seal_record(rec, (uint32_t)claim->len);
+	atomic_store(&log->claim_tid, 0);
+	rc = finish_append(log, claim->seq, rc);
+	pthread_mutex_unlock(&log->mu);
+	if (!rc)
+		atomic_fetch_add_explicit(&log->st_bytes, claim->len,
+					  memory_order_relaxed);
+	return ls_stats_failed(log, rc);
+}
+
+int logstore_claim_abort(logstore_log *log, struct logstore_claim *claim)
+{
+	if (!claim_held(log, claim))
+		return ls_error(-EINVAL, "no claim held by this thread");
+	struct ls_batch *b = log->fill;
+	struct ls_segment *seg = log->active;
+	b->len = log->undo.batch_len;
+	b->entries--;
+	b->last_seq = log->undo.batch_last_seq;
+	b->last_time = log->undo.batch_last_time;
+	log->last_time = log->undo.log_last_time;
+	log->next_seq--;
+	atomic_store_explicit(&seg->index_count, log->undo.index_count,
+			      memory_order_release);
+	seg->index_next_off = log->undo.index_next_off;
+	atomic_fetch_sub_explicit(&log->st_entries, 1, memory_order_relaxed);
+	atomic_store(&log->claim_tid, 0);
+	claim->data = NULL;
+	pthread_mutex_unlock(&log->mu);
+	return 0;
+}
+
+/* ---- sync and waits ---- */
 
 int logstore_log_sync(logstore_log *log)
 {
@@ -601,10 +1042,46 @@ int logstore_log_sync(logstore_log *log)
 		return ls_log_read_only_error(log);
 	pthread_mutex_lock(&log->mu);
 	log->sync_requested = true;
-	int rc = wait_for(log, log->next_seq - 1, true);
+	int rc = wait_for(log, log->next_seq - 1, true, NULL);
 	log->sync_requested = false;
 	pthread_mutex_unlock(&log->mu);
 	return ls_stats_failed(log, rc);
+}
+
+int logstore_log_wait_durable(logstore_log *log, uint64_t seq,
+			      int64_t timeout_ns)
+{
+	if (!log)
+		return ls_error(-EINVAL, "log is required");
+	if (log->read_only)
+		return ls_log_read_only_error(log);
+	if (atomic_load(&log->durable_seq) >= seq)
+		return 0;
+	struct timespec deadline, *dl = NULL;
+	if (timeout_ns >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout_ns / 1000000000;
+		deadline.tv_nsec += timeout_ns % 1000000000;
+		deadline.tv_sec += deadline.tv_nsec / 1000000000;
+		deadline.tv_nsec %= 1000000000;
+		dl = &deadline;
+	}
+	pthread_mutex_lock(&log->mu);
+	int rc = 0;
+	if (seq >= log->next_seq)
+		rc = ls_error(-EINVAL,
+			      "seq %" PRIu64
+			      " was never assigned (next %" PRIu64 ")",
+			      seq, log->next_seq);
+	else
+		rc = wait_for(log, seq, true, dl);
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+uint64_t logstore_log_durable_seq(logstore_log *log)
+{
+	return log ? atomic_load(&log->durable_seq) : 0;
 }
 
 /*

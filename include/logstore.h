@@ -66,6 +66,15 @@ extern "C" {
 #define LOGSTORE_BATCH_BYTES_MAX (64u * 1024 * 1024)
 #define LOGSTORE_BATCH_BYTES_DEFAULT (1024u * 1024)
 #define LOGSTORE_BATCH_ENTRIES_MAX 65536 /* entries in one append_batch call */
+/*
+ * Batches in flight at once: one being written while up to depth - 1
+ * earlier ones wait for their fdatasync. More than 4 bought nothing here:
+ * the device runs one flush at a time (see README "Performance").
+ */
+#define LOGSTORE_PIPELINE_DEPTH_MAX 4u
+#define LOGSTORE_PIPELINE_DEPTH_DEFAULT 2u
+/* Batching window: longer than a few device flushes only adds latency. */
+#define LOGSTORE_BATCH_DELAY_MAX_NS (10LL * 1000 * 1000)
 
 /* Durability of an append. */
 enum logstore_durability {
@@ -75,6 +84,11 @@ enum logstore_durability {
 				* readers; durable at the next sync or close.
 				* Trades durability for speed: a power loss can
 				* lose it. */
+	LOGSTORE_ASYNC = 3,    /* returns at once with the seq; a background
+				* flusher makes it durable without being asked.
+				* Wait with logstore_log_wait_durable() or poll
+				* logstore_log_durable_seq(). Until then a power
+				* loss or a failed write can lose it. */
 };
 
 typedef struct logstore_log logstore_log;
@@ -89,6 +103,13 @@ struct logstore_options {
 	bool read_only;              /* no lock, no writes: a reader of the log */
 	int64_t (*clock_ns)(void *clock_ctx); /* test hook; NULL = CLOCK_REALTIME */
 	void *clock_ctx;             /* passed to clock_ns */
+	uint32_t pipeline_depth;     /* batches in flight at once, 1..
+				      * LOGSTORE_PIPELINE_DEPTH_MAX; 0 = default
+				      * (2). 1 = one write + fsync at a time */
+	int64_t batch_delay_ns;      /* batching window: while a batch is in
+				      * flight, the flusher lets the next one
+				      * gather asynchronous appends this long;
+				      * 0 = none, max LOGSTORE_BATCH_DELAY_MAX_NS */
 };
 
 /* An entry as a reader sees it. */
@@ -97,6 +118,17 @@ struct logstore_entry {
 	int64_t time_ns;  /* nanoseconds since the Unix epoch, UTC */
 	const void *data; /* payload; lifetime: see the function that filled it */
 	size_t len;       /* payload bytes */
+};
+
+/*
+ * A zero-copy claim: space for one entry inside the next batch, see
+ * logstore_log_claim().
+ */
+struct logstore_claim {
+	void *data;      /* out: write exactly len payload bytes here */
+	size_t len;      /* out: the payload length claimed */
+	uint64_t seq;    /* out: the entry's sequence number */
+	int64_t time_ns; /* out: the entry's time */
 };
 
 /* One entry of logstore_log_append_batch(). */
@@ -259,6 +291,65 @@ LOGSTORE_API int logstore_log_append_batch(logstore_log *log,
  * Returns 0, LOGSTORE_EFAILED, LOGSTORE_EREADONLY. Thread-safe.
  */
 LOGSTORE_API int logstore_log_sync(logstore_log *log);
+
+/*
+ * Wait until every entry up to seq is durable (fdatasynced), making it so
+ * if no one else will: entries appended LOGSTORE_BUFFERED are synced too.
+ * timeout_ns: < 0 waits forever, 0 only checks.
+ * Returns 0, -ETIMEDOUT, -EINVAL (seq was never assigned),
+ * LOGSTORE_EFAILED (the log failed before seq became durable: it may be
+ * lost), LOGSTORE_EREADONLY. Thread-safe.
+ */
+LOGSTORE_API int logstore_log_wait_durable(logstore_log *log, uint64_t seq,
+					   int64_t timeout_ns);
+
+/*
+ * The newest sequence number known durable: every entry up to it is
+ * fdatasynced. 0 when none is. Does not wait or lock. Thread-safe.
+ */
+LOGSTORE_API uint64_t logstore_log_durable_seq(logstore_log *log);
+
+/*
+ * Zero-copy append: reserve space for one entry of len payload bytes
+ * directly in the batch buffer that will be written to disk, with the
+ * automatic time. Fill claim->data, then call logstore_claim_commit() or
+ * logstore_claim_abort().
+ * out: claim (data, len, seq, time_ns).
+ * Rules:
+ *  - Between the claim and its commit or abort the calling thread holds
+ *    the log's writer lock: it must not call any other function on this
+ *    log (that would deadlock), and other threads' appends wait. Write the
+ *    payload and commit at once; one claim at a time per log.
+ *  - claim->data is valid only until the commit or abort, and only for
+ *    claim->len bytes. The checksum is computed at commit.
+ *  - Abort takes the entry back entirely: its seq and time are given to
+ *    the next entry, no reader ever sees it, nothing reaches the disk.
+ *  - len is bounded as for logstore_log_append (batch_bytes_max and the
+ *    segment size).
+ * Returns 0, -EINVAL, LOGSTORE_ETOOBIG, LOGSTORE_EFAILED,
+ * LOGSTORE_EREADONLY, -errno from starting a segment. On error no claim is
+ * held.
+ */
+LOGSTORE_API int logstore_log_claim(logstore_log *log, size_t len,
+				    struct logstore_claim *claim);
+
+/*
+ * Commit a claim: the entry joins the batch as if appended with the given
+ * durability (LOGSTORE_ASYNC returns at once).
+ * Returns 0, -EINVAL (no claim held by this thread; or a bad durability,
+ * and the claim is then aborted), LOGSTORE_EFAILED (the entry is not
+ * acknowledged).
+ */
+LOGSTORE_API int logstore_claim_commit(logstore_log *log,
+				       struct logstore_claim *claim,
+				       int durability);
+
+/*
+ * Abort a claim: the entry is taken back as if never claimed.
+ * Returns 0 or -EINVAL (no claim held by this thread).
+ */
+LOGSTORE_API int logstore_claim_abort(logstore_log *log,
+				      struct logstore_claim *claim);
 
 /*
  * The newest entry, without scanning the log. Its payload is copied into
