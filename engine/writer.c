@@ -965,7 +965,8 @@ int logstore_log_claim(logstore_log *log, size_t len,
 	if (bytes < 0)
 		return ls_stats_failed(log, (int)bytes);
 	pthread_mutex_lock(&log->mu);
-	int rc = reserve(log, &e, 1, (uint64_t)bytes, false);
+	/* A full batch is left to the flushers, as for async appends. */
+	int rc = reserve(log, &e, 1, (uint64_t)bytes, true);
 	if (rc) {
 		pthread_mutex_unlock(&log->mu);
 		return ls_stats_failed(log, rc);

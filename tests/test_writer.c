@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Goal: the speed-path API and machinery of engine/writer.c and
+ * engine/prepare.c keep the durability contract: asynchronous appends
+ * with logstore_log_wait_durable(), zero-copy claims (commit and abort),
+ * rollover into background-prepared segments, the pipelining options, and
+ * fail-stop with several batches in flight.
+ *
+ * Method: each test appends through the API, then reads everything back
+ * (bytes, seqs, times) with a reader, before and after a reopen, and
+ * checks files on disk. Faults come from the injection layer in
+ * engine/sys.h. Nothing depends on timing: waits are for conditions (the
+ * preparation thread going idle, a seq becoming durable), never sleeps.
+ */
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sys.h"
+
+#define SEG16 16384u
+#define SEG64 65536u
+
+static struct t_ctx *ctx_of(void **state)
+{
+	return *state;
+}
+
+static struct logstore_stats stats_of(logstore_log *log)
+{
+	struct logstore_stats st;
+	logstore_log_stats(log, &st);
+	return st;
+}
+
+static logstore_log *open_depth(struct t_ctx *ctx, uint64_t seg_bytes,
+				uint32_t depth, int64_t delay_ns)
+{
+	struct logstore_options opts;
+	t_options(&opts, &ctx->clock, seg_bytes);
+	opts.pipeline_depth = depth;
+	opts.batch_delay_ns = delay_ns;
+	return t_open(ctx->dir, &opts);
+}
+
+/* Count the files in dir whose name starts with prefix. */
+static size_t files_with_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/* Async appends return their seq at once; waiting makes them durable. */
+static void test_async_append_and_wait(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char buf[300];
+	uint64_t seq = 0, last = 0;
+	int64_t time_ns;
+	logstore_log *log = open_depth(ctx, SEG64, 2, 0);
+
+	for (int i = 0; i < 200; i++) {
+		t_fill(buf, 1 + (size_t)i, 7 + (uint64_t)i);
+		t_clock_advance(&ctx->clock, 1000);
+		t_assert_ok(logstore_log_append(
+		    log, buf, 1 + (size_t)i, LOGSTORE_ASYNC, &seq, &time_ns));
+		assert_int_equal(seq, last + 1);
+		last = seq;
+		t_entries_push(&model, seq, time_ns, buf, 1 + (size_t)i);
+	}
+	/* Only seqs that were handed out can be waited for. */
+	t_assert_rc(logstore_log_wait_durable(log, last + 1, -1), -EINVAL);
+	t_assert_ok(logstore_log_wait_durable(log, last, -1));
+	assert_true(logstore_log_durable_seq(log) >= last);
+	assert_true(stats_of(log).durable_seq >= last);
+	assert_true(stats_of(log).fsyncs >= 1);
+	/* Already durable: no wait even with a zero timeout. */
+	t_assert_ok(logstore_log_wait_durable(log, last, 0));
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+
+	log = open_depth(ctx, SEG64, 1, 0);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/* wait_durable also syncs entries appended LOGSTORE_BUFFERED. */
+static void test_wait_durable_syncs_buffered(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	uint64_t seq = 0;
+	logstore_log *log = open_depth(ctx, SEG64, 2, 0);
+
+	for (int i = 0; i < 5; i++) {
+		t_clock_advance(&ctx->clock, 1000);
+		t_assert_ok(logstore_log_append(log, "buffered", 8,
+						LOGSTORE_BUFFERED, &seq, NULL));
+	}
+	uint64_t before = stats_of(log).fsyncs;
+	assert_true(logstore_log_durable_seq(log) < seq);
+	t_assert_ok(logstore_log_wait_durable(log, seq, -1));
+	assert_true(logstore_log_durable_seq(log) >= seq);
+	assert_true(stats_of(log).fsyncs > before);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/* A claim is written in place and reads back like an append. */
+static void test_claim_commit(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct logstore_claim claim;
+	unsigned char want[1000];
+	logstore_log *log = open_depth(ctx, SEG64, 2, 0);
+
+	t_append(log, &model, 10, 1);
+	for (int i = 0; i < 40; i++) {
+		size_t len = (size_t)(i * 25);
+		int durability = i % 3 == 0   ? LOGSTORE_DURABLE
+				 : i % 3 == 1 ? LOGSTORE_BUFFERED
+					      : LOGSTORE_ASYNC;
+		t_clock_advance(&ctx->clock, 1000);
+		t_fill(want, len, 100 + (uint64_t)i);
+		t_assert_ok(logstore_log_claim(log, len, &claim));
+		assert_int_equal(claim.len, len);
+		assert_int_equal(claim.seq, model.n + 1);
+		memcpy(claim.data, want, len);
+		t_assert_ok(logstore_claim_commit(log, &claim, durability));
+		t_entries_push(&model, claim.seq, claim.time_ns, want, len);
+	}
+	t_assert_ok(logstore_log_sync(log));
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+
+	log = open_depth(ctx, SEG64, 2, 0);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/* An aborted claim leaves no trace: its seq goes to the next entry. */
+static void test_claim_abort(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct logstore_claim claim;
+	uint64_t seq;
+	logstore_log *log = open_depth(ctx, SEG64, 2, 0);
+
+	t_append(log, &model, 50, 1);
+	t_clock_advance(&ctx->clock, 1000);
+	t_assert_ok(logstore_log_claim(log, 64, &claim));
+	assert_int_equal(claim.seq, 2);
+	memset(claim.data, 0xAB, 64);
+	t_assert_ok(logstore_claim_abort(log, &claim));
+	/* Nothing held any more: commit and abort now refuse. */
+	t_assert_rc(logstore_claim_abort(log, &claim), -EINVAL);
+	t_assert_rc(logstore_claim_commit(log, &claim, LOGSTORE_DURABLE),
+		    -EINVAL);
+
+	t_clock_advance(&ctx->clock, 1000);
+	t_append_data(log, &model, "after", 5);
+	assert_int_equal(model.v[1].seq, 2);
+
+	/* An abort as the first entry of a batch, and a bad durability. */
+	t_clock_advance(&ctx->clock, 1000);
+	t_assert_ok(logstore_log_claim(log, 8, &claim));
+	memcpy(claim.data, "12345678", 8);
+	t_assert_rc(logstore_claim_commit(log, &claim, 42), -EINVAL);
+	t_assert_ok(logstore_log_append(log, "x", 1, 0, &seq, NULL));
+	assert_int_equal(seq, 3);
+	t_entries_push(&model, seq, model.v[1].time_ns + 1, "x", 1);
+	model.v[2].time_ns = 0; /* checked below from the reader */
+
+	struct t_entries seen = {0};
+	assert_int_equal(t_read_all(log, NULL, &seen), LOGSTORE_END);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(seen.v[2].seq, 3);
+	assert_int_equal(seen.v[2].len, 1);
+	assert_memory_equal(seen.v[2].data, "x", 1);
+	model.v[2].time_ns = seen.v[2].time_ns;
+	t_entries_free(&seen);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+
+	log = open_depth(ctx, SEG64, 2, 0);
+	assert_int_equal(stats_of(log).recovery_bytes_dropped, 0);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+static void test_claim_errors(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct logstore_claim claim, second;
+	logstore_log *log = open_depth(ctx, SEG64, 2, 0);
+
+	t_assert_rc(logstore_log_claim(log, SEG64, &claim), LOGSTORE_ETOOBIG);
+	t_assert_rc(logstore_log_claim(log, 8, NULL), -EINVAL);
+	t_assert_rc(logstore_claim_commit(log, &claim, 0), -EINVAL);
+	t_assert_ok(logstore_log_claim(log, 8, &claim));
+	/* One claim at a time per thread. */
+	t_assert_rc(logstore_log_claim(log, 8, &second), -EINVAL);
+	memcpy(claim.data, "abcdefgh", 8);
+	t_assert_ok(logstore_claim_commit(log, &claim, LOGSTORE_DURABLE));
+	t_close(log);
+}
+
+/*
+ * Rollovers take the segment prepared in the background: many segments,
+ * every entry intact, at most one prepared file at a time, none left
+ * after close, and the old segments sealed (a reopen needs no scan).
+ */
+static void test_prepared_segment_rollover(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	char names[64][64];
+	logstore_log *log = open_depth(ctx, SEG16, 2, 0);
+
+	for (int i = 0; i < 90; i++) {
+		t_clock_advance(&ctx->clock, 1000);
+		t_append(log, &model, 900 + (size_t)i, (uint64_t)i);
+		assert_true(files_with_prefix(ctx->dir, "prepared-") <= 1);
+	}
+	struct logstore_stats st = stats_of(log);
+	assert_true(st.segments_created >= 8);
+	ls_prepare_wait_idle(log);
+	assert_int_equal(files_with_prefix(ctx->dir, "prepared-"), 1);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	assert_int_equal(files_with_prefix(ctx->dir, "prepared-"), 0);
+	size_t nfiles = t_seg_files(ctx->dir, names, 64);
+	assert_int_equal(nfiles, st.segments_created);
+
+	log = open_depth(ctx, SEG16, 2, 0);
+	t_assert_log(log, NULL, &model, 0);
+	/* Every sealed segment carried its seal: nothing was rescanned. */
+	size_t n;
+	struct logstore_segment_info *segs = t_segments(log, &n);
+	assert_int_equal(n, nfiles);
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += segs[i].entries;
+	assert_int_equal(total, model.n);
+	free(segs);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/* A sealed segment's seal is on disk once the thread is idle. */
+static void test_old_segment_sealed_in_background(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	char names[8][64];
+	unsigned char seal[8];
+	logstore_log *log = open_depth(ctx, SEG16, 1, 0);
+
+	for (int i = 0; i < 10; i++) {
+		t_clock_advance(&ctx->clock, 1000);
+		t_append(log, &model, 1000, (uint64_t)i);
+	}
+	ls_prepare_wait_idle(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 2);
+	char *path = t_path(ctx->dir, names[0]);
+	t_assert_ok(t_read_at(path, seal, 8, LS_SEAL_OFFSET));
+	assert_memory_equal(seal, ls_seal_magic, 8);
+	free(path);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+static void test_option_validation(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct logstore_options opts;
+	logstore_log *log = NULL;
+
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.pipeline_depth = LOGSTORE_PIPELINE_DEPTH_MAX + 1;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	assert_null(log);
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.batch_delay_ns = -1;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	opts.batch_delay_ns = LOGSTORE_BATCH_DELAY_MAX_NS + 1;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.durability = 4;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+
+	/* The bounds themselves work, and ASYNC as the log's default. */
+	for (uint32_t depth = 1; depth <= LOGSTORE_PIPELINE_DEPTH_MAX;
+	     depth += LOGSTORE_PIPELINE_DEPTH_MAX - 1) {
+		struct t_entries model = {0};
+		t_rmrf(ctx->dir);
+		t_options(&opts, &ctx->clock, SEG64);
+		opts.pipeline_depth = depth;
+		opts.batch_delay_ns = LOGSTORE_BATCH_DELAY_MAX_NS;
+		opts.durability = LOGSTORE_ASYNC;
+		log = t_open(ctx->dir, &opts);
+		for (int i = 0; i < 30; i++) {
+			t_clock_advance(&ctx->clock, 1000);
+			t_append(log, &model, 200, (uint64_t)i);
+		}
+		t_assert_ok(logstore_log_wait_durable(
+		    log, model.v[model.n - 1].seq, -1));
+		t_assert_log(log, NULL, &model, 0);
+		t_close(log);
+		t_entries_free(&model);
+	}
+}
+
+/*
+ * With several batches in flight, an fsync error fails the log: nothing
+ * after the failure is acknowledged, waits report it, and every entry
+ * that was acknowledged durable before it survives a reopen intact.
+ */
+static void test_fail_stop_pipelined(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char buf[500];
+	uint64_t seq = 0;
+	logstore_log *log = open_depth(ctx, 1024 * 1024, 4, 0);
+
+	t_append(log, &model, 100, 1);
+	ls_prepare_wait_idle(log);
+	ls_fault_set(LS_SYS_URING_FSYNC, 3, EIO);
+	int rc = 0;
+	for (int i = 0; i < 2000 && rc == 0; i++) {
+		t_fill(buf, sizeof(buf), 50 + (uint64_t)i);
+		t_clock_advance(&ctx->clock, 1000);
+		int64_t time_ns;
+		rc = logstore_log_append(log, buf, sizeof(buf),
+					 i % 50 == 49 ? LOGSTORE_DURABLE
+						      : LOGSTORE_ASYNC,
+					 &seq, &time_ns);
+		/* A failed append may still have reached the file. */
+		if (rc != 0)
+			seq = model.v[model.n - 1].seq + 1;
+		t_entries_push(&model, seq, rc ? 0 : time_ns, buf, sizeof(buf));
+	}
+	/* Waiting for the last entry reports the failure (or it was). */
+	if (rc == 0)
+		rc = logstore_log_wait_durable(log, seq, -1);
+	assert_int_equal(rc == LOGSTORE_EFAILED || rc == -EIO, 1);
+	uint64_t durable = logstore_log_durable_seq(log);
+	assert_true(durable < model.v[model.n - 1].seq);
+	assert_int_not_equal(stats_of(log).failed, 0);
+	t_assert_rc(
+	    logstore_log_append(log, "x", 1, LOGSTORE_ASYNC, &seq, NULL),
+	    LOGSTORE_EFAILED);
+	t_assert_rc(logstore_log_wait_durable(log, durable + 1, -1),
+		    LOGSTORE_EFAILED);
+	logstore_log_close(log);
+	ls_fault_clear();
+
+	/* Everything acknowledged durable is there, byte for byte. */
+	log = open_depth(ctx, 1024 * 1024, 4, 0);
+	struct t_entries seen = {0};
+	assert_int_equal(t_read_all(log, NULL, &seen), LOGSTORE_END);
+	assert_true(seen.n >= durable);
+	assert_true(seen.n <= model.n);
+	for (size_t i = 0; i < seen.n; i++) {
+		assert_int_equal(seen.v[i].seq, model.v[i].seq);
+		if (model.v[i].time_ns)
+			assert_int_equal(seen.v[i].time_ns, model.v[i].time_ns);
+		assert_int_equal(seen.v[i].len, model.v[i].len);
+		assert_memory_equal(seen.v[i].data, model.v[i].data,
+				    model.v[i].len);
+	}
+	t_entries_free(&seen);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/* Many async producers and durable appenders at once, depth 4. */
+struct mixed_arg {
+	logstore_log *log;
+	int id;
+	int rc;
+	uint64_t last;
+};
+
+static void *mixed_thread(void *p)
+{
+	struct mixed_arg *a = p;
+	unsigned char buf[64];
+	for (int i = 0; i < 300 && a->rc == 0; i++) {
+		t_fill(buf, sizeof(buf), (uint64_t)a->id * 1000 + (uint64_t)i);
+		buf[0] = (unsigned char)a->id;
+		a->rc = logstore_log_append(a->log, buf, sizeof(buf),
+					    a->id % 2 ? LOGSTORE_ASYNC
+						      : LOGSTORE_DURABLE,
+					    &a->last, NULL);
+	}
+	return NULL;
+}
+
+static void test_mixed_async_and_durable_threads(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct mixed_arg args[4];
+	pthread_t threads[4];
+	struct t_entries seen = {0};
+	size_t count[4] = {0};
+	unsigned char want[64];
+	logstore_log *log = open_depth(ctx, 256 * 1024, 4, 0);
+
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct mixed_arg){.log = log, .id = i};
+		assert_int_equal(
+		    pthread_create(&threads[i], NULL, mixed_thread, &args[i]),
+		    0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(threads[i], NULL);
+		t_assert_ok(args[i].rc);
+	}
+	for (int i = 0; i < 4; i++)
+		t_assert_ok(logstore_log_wait_durable(log, args[i].last, -1));
+	assert_int_equal(t_read_all(log, NULL, &seen), LOGSTORE_END);
+	assert_int_equal(seen.n, 1200);
+	for (size_t k = 0; k < seen.n; k++) {
+		int id = seen.v[k].data[0];
+		assert_true(id >= 0 && id < 4);
+		assert_int_equal(seen.v[k].seq, k + 1);
+		t_fill(want, sizeof(want), (uint64_t)id * 1000 + count[id]++);
+		want[0] = (unsigned char)id;
+		assert_int_equal(seen.v[k].len, sizeof(want));
+		assert_memory_equal(seen.v[k].data, want, sizeof(want));
+	}
+	t_entries_free(&seen);
+	t_close(log);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    T(test_async_append_and_wait),
+	    T(test_wait_durable_syncs_buffered),
+	    T(test_claim_commit),
+	    T(test_claim_abort),
+	    T(test_claim_errors),
+	    T(test_prepared_segment_rollover),
+	    T(test_old_segment_sealed_in_background),
+	    T(test_option_validation),
+	    T(test_fail_stop_pipelined),
+	    T(test_mixed_async_and_durable_threads),
+	};
+	int skip = t_uring_available();
+
+	if (skip)
+		return skip;
+	return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
+}
