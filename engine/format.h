@@ -16,6 +16,11 @@
  *                         which is in the header.
  *   NNN...NNN.seg.tmp     a segment being created; deleted by the next
  *                         writer open. Renamed to .seg once complete.
+ *   prepared-N.seg.tmp    a segment prepared ahead of need by the writer's
+ *                         background thread: zero-filled, no header yet.
+ *                         Given its header (made durable first), then
+ *                         renamed to its .seg name at rollover; deleted by
+ *                         close or by the next writer open.
  *
  * Integers are little-endian, fixed width. Times are int64 nanoseconds
  * since the Unix epoch, UTC. Checksums are CRC-32C (Castagnoli,

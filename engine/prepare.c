@@ -31,12 +31,19 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Seal seg on disk, then let the disk index replace the memory one. */
-static void seal_one(logstore_log *log, struct ls_segment *seg)
+/*
+ * Seal seg on disk, then let the disk index replace the memory one. A
+ * failure fails the log (from the thread; a caller holding log->mu does
+ * that itself).
+ */
+static void seal_one(logstore_log *log, struct ls_segment *seg, bool thread)
 {
 	int rc = ls_segment_seal(log, seg, 0);
 	if (rc) {
-		ls_writer_fail(log, rc);
+		if (thread)
+			ls_writer_fail(log, rc);
+		else
+			log->failed = log->failed ? log->failed : rc;
 		ls_segment_unref(seg);
 		return;
 	}
@@ -99,7 +106,7 @@ static void *prepare_main(void *arg)
 				--log->seal_count * sizeof(seg));
 			log->prep_busy = true;
 			pthread_mutex_unlock(&log->prep_mu);
-			seal_one(log, seg);
+			seal_one(log, seg, true);
 			pthread_mutex_lock(&log->prep_mu);
 		} else if (atomic_load(&log->prep_stop)) {
 			break;
@@ -183,16 +190,22 @@ int ls_prepare_take(logstore_log *log, struct ls_segment **out)
 
 /*
  * Queue a segment that stopped being active for sealing; the caller's
- * reference goes with it. Waits while the queue is full.
+ * reference goes with it. The thread drains the queue before it prepares
+ * the next segment, and every rollover waits for that one, so the queue
+ * holds one segment in practice; if it is ever full the seal is written
+ * here instead (never waiting on the thread, which may itself wait for
+ * log->mu to report a failure).
  */
 void ls_prepare_seal_later(logstore_log *log, struct ls_segment *seg)
 {
 	pthread_mutex_lock(&log->prep_mu);
-	while (log->seal_count == LS_SEAL_QUEUE_MAX)
-		pthread_cond_wait(&log->prep_cond, &log->prep_mu);
-	log->seal_queue[log->seal_count++] = seg;
+	bool queued = log->seal_count < LS_SEAL_QUEUE_MAX && log->prep_running;
+	if (queued)
+		log->seal_queue[log->seal_count++] = seg;
 	pthread_cond_broadcast(&log->prep_cond);
 	pthread_mutex_unlock(&log->prep_mu);
+	if (!queued)
+		seal_one(log, seg, false);
 }
 
 /*

@@ -71,13 +71,24 @@
 
 enum { LS_UD_WRITE = 1, LS_UD_FSYNC = 2 };
 
+/*
+ * Build-time switches for the io_uring experiments of the module comment
+ * (bench with -DLS_URING_FIXED_BUFFERS=0 or -DLS_URING_SETUP_FLAGS=0).
+ */
+#ifndef LS_URING_FIXED_BUFFERS
+#define LS_URING_FIXED_BUFFERS 1
+#endif
+#ifndef LS_URING_SETUP_FLAGS
+#define LS_URING_SETUP_FLAGS IORING_SETUP_COOP_TASKRUN
+#endif
+
 /* ---- io_uring ---- */
 
 static int batch_ring_init(struct ls_batch *b, uint32_t bytes)
 {
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_COOP_TASKRUN;
+	p.flags = LS_URING_SETUP_FLAGS;
 	int rc = io_uring_queue_init_params(LS_RING_ENTRIES, &b->ring, &p);
 	if (rc == -EINVAL) /* a kernel before 5.19 */
 		rc = io_uring_queue_init(LS_RING_ENTRIES, &b->ring, 0);
@@ -85,7 +96,8 @@ static int batch_ring_init(struct ls_batch *b, uint32_t bytes)
 		return ls_error(rc, "io_uring_queue_init: %s", strerror(-rc));
 	b->ring_ready = true;
 	struct iovec iov = {.iov_base = b->buf, .iov_len = bytes};
-	b->buf_registered = io_uring_register_buffers(&b->ring, &iov, 1) == 0;
+	b->buf_registered = LS_URING_FIXED_BUFFERS &&
+			    io_uring_register_buffers(&b->ring, &iov, 1) == 0;
 	return 0;
 }
 
