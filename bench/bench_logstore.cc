@@ -877,7 +877,7 @@ void BM_Baseline_MmapScan(benchmark::State &state)
 void BM_Logstore_Scan(benchmark::State &state)
 {
 	const size_t len = size_t(state.range(0));
-	ReadLog &rl = GetReadLog(len, uint64_t(state.range(1)));
+	ReadLog &rl = GetReadLog(len, ScanEntries(len));
 	std::string error = rl.error;
 
 	for (auto _ : state) {

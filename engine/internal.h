@@ -197,7 +197,7 @@ struct logstore_log {
 	uint8_t *zero_buf; /* LS_ZERO_CHUNK_BYTES of zeros */
 	bool segments_prepared;	   /* rollovers take prepared segments */
 	struct ls_undo undo;	   /* of the newest entry in the fill batch */
-	_Atomic int claim_tid;	   /* thread holding a claim (and mu), or 0 */
+	_Atomic uintptr_t claim_tid; /* thread holding a claim (and mu), or 0 */
 
 	/* Flusher threads: lead batches of asynchronous appends. Under mu. */
 	pthread_cond_t flush_cond; /* async entries wait, or a leader may go */
