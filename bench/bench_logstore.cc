@@ -880,6 +880,7 @@ void BM_Logstore_Scan(benchmark::State &state)
 	ReadLog &rl = GetReadLog(len, ScanEntries(len));
 	std::string error = rl.error;
 
+	const uint64_t mallocs = g_mallocs.load();
 	for (auto _ : state) {
 		if (!error.empty())
 			continue;
@@ -910,6 +911,8 @@ void BM_Logstore_Scan(benchmark::State &state)
 				" wrong lengths";
 	}
 
+	state.counters["mallocs_per_scan"] =
+	    double(g_mallocs.load() - mallocs) / double(state.iterations());
 	if (!error.empty()) {
 		std::fprintf(stderr, "error: %s\n", error.c_str());
 		state.SkipWithError(error.c_str());
@@ -996,6 +999,7 @@ void BM_Logstore_SeekTime(benchmark::State &state)
 	size_t k = 0;
 	uint64_t sum = 0;
 
+	const uint64_t mallocs = g_mallocs.load();
 	for (auto _ : state) {
 		if (!error.empty())
 			continue;
@@ -1036,6 +1040,8 @@ void BM_Logstore_SeekTime(benchmark::State &state)
 		benchmark::DoNotOptimize(sum);
 	}
 
+	state.counters["mallocs_per_seek"] =
+	    double(g_mallocs.load() - mallocs) / double(state.iterations());
 	if (!error.empty()) {
 		std::fprintf(stderr, "error: %s\n", error.c_str());
 		state.SkipWithError(error.c_str());
