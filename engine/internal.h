@@ -77,7 +77,10 @@ struct ls_segment {
 	_Atomic bool sealed;  /* end is final and a next segment may exist */
 	bool reopenable;      /* closed cleanly: [header, end) vouched for */
 
-	/* Time index: in memory while active (writer), else on disk. */
+	/*
+	 * Time index: in memory while active (writer) and until the
+	 * preparation thread has sealed it on disk; then on disk.
+	 */
 	struct ls_index_entry *index; /* writer's active segment; else NULL */
 	_Atomic uint32_t index_count; /* entries valid in index */
 	uint64_t
