@@ -149,7 +149,7 @@ struct ls_batch {
 	int64_t started_ns;  /* monotonic: first entry, then submission */
 	struct io_uring ring;	/* this batch's write + fsync; its leader */
 	bool ring_ready;	/* ring initialized */
-	bool buf_registered;	/* buf is io_uring fixed buffer 0 */
+	bool buf_registered;	/* buf is io_uring fixed buffer 0 (opt-in) */
 	int fsync_res;		/* result of the linked fsync, once reaped */
 	bool fsync_reaped;	/* its completion was seen */
 };
