@@ -31,9 +31,10 @@
  * A batch with no durable entry in it goes to the page cache with a plain
  * pwrite (see page_cache_write()).
  *
- * io_uring: each batch owns a small ring (IORING_SETUP_COOP_TASKRUN when
- * the kernel accepts it), so a leader never shares a ring with another.
- * Tried and not kept:
+ * io_uring: each batch owns a small ring, so a leader never shares a ring
+ * with another. IORING_SETUP_COOP_TASKRUN is set when the kernel accepts
+ * it; with and without it measured the same here (-DLS_URING_SETUP_FLAGS=0
+ * turns it off). Tried and not kept:
  *  - registered buffers (write_fixed): no difference measured in the
  *    asynchronous and durable benchmarks (the device flush dominates), and
  *    registering costs ~0.35 ms per batch at open and pins memory against
