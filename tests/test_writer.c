@@ -288,6 +288,41 @@ static void test_old_segment_sealed_in_background(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * A preparation that fails (ENOSPC) fails the rollover that needs it,
+ * not the log: the next append gets a segment prepared again, and
+ * nothing written before is lost.
+ */
+static void test_failed_preparation_is_retried(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char buf[1000];
+	uint64_t seq;
+
+	/* fallocate 1: the first segment; 2: the first prepared one. */
+	ls_fault_set(LS_SYS_FALLOCATE, 2, ENOSPC);
+	logstore_log *log = open_depth(ctx, SEG16, 2, 0);
+	for (int i = 0; i < 7; i++) {
+		t_clock_advance(&ctx->clock, 1000);
+		t_append(log, &model, 1000, (uint64_t)i);
+	}
+	t_fill(buf, sizeof(buf), 77);
+	t_clock_advance(&ctx->clock, 1000);
+	t_assert_rc(logstore_log_append(log, buf, sizeof(buf), 0, &seq, NULL),
+		    -ENOSPC);
+	assert_int_equal(stats_of(log).failed, 0);
+	t_append_data(log, &model, buf, sizeof(buf));
+	assert_int_equal(model.v[7].seq, 8);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+
+	log = open_depth(ctx, SEG16, 2, 0);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	t_entries_free(&model);
+}
+
 static void test_option_validation(void **state)
 {
 	struct t_ctx *ctx = ctx_of(state);
@@ -465,6 +500,7 @@ int main(void)
 	    T(test_claim_errors),
 	    T(test_prepared_segment_rollover),
 	    T(test_old_segment_sealed_in_background),
+	    T(test_failed_preparation_is_retried),
 	    T(test_option_validation),
 	    T(test_fail_stop_pipelined),
 	    T(test_mixed_async_and_durable_threads),
