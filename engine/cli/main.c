@@ -23,6 +23,7 @@ struct command {
 static const struct command commands[] = {
     {"ls", cli_ls, "list the segments"},
     {"cat", cli_cat, "print entries (seq, time, payload)"},
+    {"tail", cli_tail, "print the last entries; -f follows new ones"},
     {"append", cli_append, "append stdin, one entry per line (or --raw)"},
     {"verify", cli_verify, "check every checksum and index"},
     {"repair", cli_repair, "cut a torn tail, saving what is cut"},

@@ -8,10 +8,13 @@
  * logstore_stats count what one handle did since it was opened: the CLI
  * opens the log read-only, so they show this process (nothing appended);
  * a service embedding logstore exports its writer's counters with
- * logstore_log_stats() or logstore_log_metrics_prometheus().
+ * logstore_log_stats() or logstore_log_metrics_prometheus(). With
+ * --prometheus the library's text comes first, then the log's shape as
+ * gauges named logstore_log_*.
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,19 @@ static void print_shape(const char *dir, const struct shape *s)
 	}
 }
 
+static void print_histogram(const char *name,
+			    const struct logstore_histogram *h, double scale)
+{
+	printf("  %-22s  count %" PRIu64, name, h->count);
+	if (h->count)
+		printf("  mean %.1f  p50 <= %.1f  p99 <= %.1f  max %.1f",
+		       (double)h->sum / (double)h->count * scale,
+		       (double)logstore_histogram_quantile(h, 0.5) * scale,
+		       (double)logstore_histogram_quantile(h, 0.99) * scale,
+		       (double)h->max * scale);
+	putchar('\n');
+}
+
 static void print_stats(const struct logstore_stats *st)
 {
 	printf("this handle  (read-only; counts since it was opened)\n");
@@ -87,6 +103,50 @@ static void print_stats(const struct logstore_stats *st)
 	printf("  failed                  %d%s%s\n", st->failed,
 	       st->failed ? " " : "",
 	       st->failed ? logstore_strerror(st->failed) : "");
+	printf("  failed_operations       %" PRIu64 "\n",
+	       st->failed_operations);
+	printf("  readers_open            %" PRIu64 "\n", st->readers_open);
+	printf("  reader_wakeups          %" PRIu64 "\n", st->reader_wakeups);
+	print_histogram("commit_latency_us", &st->commit_latency_ns, 1e-3);
+	print_histogram("batch_entries", &st->batch_entries, 1);
+}
+
+static void gauge(const char *name, const char *help, double v)
+{
+	printf("# HELP logstore_log_%s %s\n# TYPE logstore_log_%s gauge\n"
+	       "logstore_log_%s %.17g\n",
+	       name, help, name, name, v);
+}
+
+/*
+ * The library's text (this handle's counters), then the log's shape as
+ * gauges of its own names (logstore_log_*), which the library cannot
+ * know without listing the segments.
+ */
+static int print_prometheus(logstore_log *log, const char *dir,
+			    const struct shape *s)
+{
+	size_t len = 0;
+	int rc = logstore_log_metrics_prometheus(log, NULL, 0, &len);
+	char *buf = rc == -ENOSPC ? malloc(len + 1) : NULL;
+	if (buf)
+		rc = logstore_log_metrics_prometheus(log, buf, len + 1, &len);
+	if (rc) {
+		free(buf);
+		return cli_fail(dir, "metrics", rc ? rc : -ENOMEM);
+	}
+	fwrite(buf, 1, len, stdout);
+	free(buf);
+	gauge("segments", "Segment files of the log.", (double)s->segments);
+	gauge("entries", "Entries in the log.", (double)s->entries);
+	gauge("record_bytes", "Bytes of records in the log.", (double)s->bytes);
+	gauge("file_bytes", "Bytes of segment files.", (double)s->file_bytes);
+	gauge("first_seq", "Sequence number of the oldest entry; 0 if none.",
+	      (double)s->first_seq);
+	gauge("last_time_seconds",
+	      "Time of the newest entry, seconds since the epoch; 0 if none.",
+	      s->entries ? (double)s->last_time / 1e9 : 0);
+	return 0;
 }
 
 int cli_stat(int argc, char **argv)
@@ -113,10 +173,14 @@ int cli_stat(int argc, char **argv)
 		struct shape s;
 		struct logstore_stats st;
 		shape_of(infos, n, &s);
-		logstore_log_stats(log, &st);
-		print_shape(pos[0], &s);
-		print_stats(&st);
 		free(infos);
+		if (prometheus) {
+			status = print_prometheus(log, pos[0], &s);
+		} else {
+			logstore_log_stats(log, &st);
+			print_shape(pos[0], &s);
+			print_stats(&st);
+		}
 	}
 	logstore_log_close(log);
 	return status;
