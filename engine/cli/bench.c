@@ -15,8 +15,9 @@
  *                        vs N threads doing locked pwrite + fdatasync
  *   buffered, 1 thread   BUFFERED appends, vs memcpy into a 1 MiB buffer
  *                        and a pwrite when it is full
- *   scan                 read every entry back (checksums verified), vs
- *                        memcpy of the same payload bytes
+ *   scan                 read every entry back (checksums verified; the
+ *                        second of two scans, pages already mapped), vs
+ *                        memcpy of the same payload bytes (warm)
  *   seek                 seek by a random time and read 10 entries, vs a
  *                        binary search over an in-memory array of the
  *                        same times and reading 10 entries from memory
@@ -331,11 +332,16 @@ static double memcpy_rate(uint64_t bytes)
 	double rate = -1;
 	if (src && dst) {
 		memset(src, 1, bytes);
-		memset(dst, 0, bytes); /* fault the pages in first */
+		/*
+		 * The first copy faults dst's pages in (a memset would be
+		 * dropped as a dead store); the second is timed.
+		 */
+		memcpy(dst, src, bytes);
+		src[bytes - 1] = 2;
 		double start = cli_mono_s();
 		memcpy(dst, src, bytes);
 		rate = (double)bytes / (cli_mono_s() - start);
-		if (dst[bytes - 1] != 1)
+		if (dst[bytes - 1] != 2)
 			rate = -1;
 	}
 	free(src);
@@ -406,7 +412,11 @@ static int read_rows(logstore_log *log, struct row *rows)
 	rows[1] = rows[0];
 	rows[1].name = "seek by time + read 10";
 	rows[1].unit = "seeks";
+	/* The first scan maps the pages in; the second is timed. */
 	rows[0].ours = scan(log, times, BENCH_BUFFERED_ENTRIES, &n, &bytes);
+	if (rows[0].ours > 0)
+		rows[0].ours =
+		    scan(log, times, BENCH_BUFFERED_ENTRIES, &n, &bytes);
 	rows[0].base = n ? memcpy_rate(bytes) : -1;
 	if (rows[0].ours > 0 && n) {
 		rows[1].ours = seek_ours(log, times, n);
