@@ -147,6 +147,15 @@ rfc=$("$bin" cat --from-seq 3 -n 1 "$log" | cut -d' ' -f2)
 run 0 cat --from-time "$rfc" "$log"
 lines "$tmp/out" 2
 has "$tmp/out" '^3 '
+# The same instant written with a +01:00 offset (GNU date formats it).
+secs=$(echo "$t2" | sed 's/.........$//')
+frac=$(echo "$t2" | sed 's/.*\(.........\)$/\1/')
+plus1=$(date -u -d "@$((secs + 3600))" +%Y-%m-%dT%H:%M:%S).$frac+01:00
+run 0 cat --from-time "$plus1" "$log"
+lines "$tmp/out" 3
+has "$tmp/out" '^2 '
+run 2 cat --from-time 2026-02-30T00:00:00Z "$log"
+run 2 cat --from-time 2026-01-01T00:00:00.1234567891Z "$log"
 run 0 ls "$log"
 lines "$tmp/out" 2
 has "$tmp/out" "^$seg1 .* 1 +4 +4 "
@@ -166,6 +175,17 @@ has "$tmp/out" '^# TYPE logstore_commit_latency_seconds histogram$'
 has "$tmp/out" '^logstore_commit_latency_seconds_count 0$'
 has "$tmp/out" '^logstore_log_entries 4$'
 has "$tmp/out" '^logstore_log_segments 1$'
+
+# ---- bytes that are not text ----
+bin_log=$tmp/binary
+printf 'a\377\000\342\202\254"' | "$bin" append --raw "$bin_log" >/dev/null 2>&1 ||
+	fail "append --raw of binary bytes"
+run 0 cat "$bin_log"
+has "$tmp/out" '^1 [^ ]+ a\\xff\\x00\\xe2\\x82\\xac"$'
+run 0 cat --json "$bin_log"
+has "$tmp/out" '"len":7,"text":"a\\u00ff\\u0000€\\""\}$'
+run 0 cat --json --format base64 "$bin_log"
+has "$tmp/out" '"base64":"Yf8A4oKsIg=="\}$'
 
 # ---- the read-only commands beside a running writer ----
 mkfifo "$tmp/fifo"
