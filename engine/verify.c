@@ -64,7 +64,8 @@ struct verify_run {
 	void *progress_ctx;
 	struct logstore_verify_progress at;
 	struct logstore_verify_result res;
-	uint64_t prev_last_seq; /* of the previous segment; 0 before */
+	uint64_t prev_first_seq; /* of the previous segment with records */
+	uint64_t prev_last_seq;	 /* of it; 0 before the first */
 	int64_t prev_last_time;
 };
 
@@ -117,6 +118,42 @@ static int64_t index_of(struct verify_run *v, const struct verify_seg *vs,
 	return n;
 }
 
+/* Whether the segment that starts at first_seq is still in the list. */
+static bool still_listed(logstore_log *log, uint64_t first_seq)
+{
+	bool found = false;
+	pthread_mutex_lock(&log->segs_mu);
+	for (size_t i = 0; i < log->nsegs && !found; i++)
+		found = log->segs[i]->first_seq == first_seq;
+	pthread_mutex_unlock(&log->segs_mu);
+	return found;
+}
+
+/*
+ * A segment with records starts where the previous one ended. A gap is
+ * not damage when the previous segment has left the list meanwhile:
+ * retention removes the oldest segments first, so the ones between went
+ * with it. If it is still listed, nothing between can have been removed.
+ */
+static int verify_follows(struct verify_run *v, const struct ls_segment *seg,
+			  uint64_t last_seq, int64_t last_time)
+{
+	bool gap = v->prev_last_seq && seg->first_seq != v->prev_last_seq + 1;
+	if (gap && still_listed(v->log, v->prev_first_seq))
+		return damaged(v, seg, LS_HEADER_BYTES,
+			       "first sequence number does not follow the "
+			       "previous segment",
+			       "");
+	if (!gap && v->prev_last_seq && seg->first_time <= v->prev_last_time)
+		return damaged(v, seg, LS_HEADER_BYTES,
+			       "first time not after the previous segment's",
+			       "");
+	v->prev_first_seq = seg->first_seq;
+	v->prev_last_seq = last_seq;
+	v->prev_last_time = last_time;
+	return 0;
+}
+
 /* Walk the records of one segment from its first to vs->end. */
 static int verify_records(struct verify_run *v, const struct verify_seg *vs)
 {
@@ -164,20 +201,7 @@ static int verify_records(struct verify_run *v, const struct verify_seg *vs)
 	if (vs->sealed && (count != vs->entry_count || seq - 1 != vs->last_seq))
 		return damaged(v, seg, LS_SEAL_OFFSET,
 			       "seal does not match the records", "");
-	if (count && v->prev_last_seq && seg->first_seq != v->prev_last_seq + 1)
-		return damaged(v, seg, LS_HEADER_BYTES,
-			       "first sequence number does not follow the "
-			       "previous segment",
-			       "");
-	if (count && v->prev_last_seq && seg->first_time <= v->prev_last_time)
-		return damaged(v, seg, LS_HEADER_BYTES,
-			       "first time not after the previous segment's",
-			       "");
-	if (count) {
-		v->prev_last_seq = seq - 1;
-		v->prev_last_time = prev_time;
-	}
-	return 0;
+	return count ? verify_follows(v, seg, seq - 1, prev_time) : 0;
 }
 
 /* Only zeros may follow the records of a sealed segment. */
@@ -196,15 +220,25 @@ static int verify_tail(struct verify_run *v, const struct verify_seg *vs)
 		       "bytes after the last record of a sealed segment", "");
 }
 
-/* Take segs[i] for checking, or none when the list shrank. */
-static int take(logstore_log *log, size_t i, struct verify_seg *vs)
+/*
+ * Take the oldest segment that starts after after_seq (0: the oldest of
+ * all). By first seq, not by index: a writer's retention may remove
+ * segments from the front of the list meanwhile. Returns 0, LOGSTORE_END
+ * when there is none, or the error of mapping it (-ENOENT: its file was
+ * removed, on a read-only handle).
+ */
+static int take(logstore_log *log, uint64_t after_seq, struct verify_seg *vs)
 {
 	memset(vs, 0, sizeof(*vs));
 	pthread_mutex_lock(&log->segs_mu);
-	int rc = i < log->nsegs ? ls_segment_map(log->segs[i]) : -ENOENT;
-	if (!rc) {
-		struct ls_segment *seg = log->segs[i];
-		ls_segment_ref(seg);
+	size_t i = 0;
+	while (i < log->nsegs && log->segs[i]->first_seq <= after_seq &&
+	       after_seq != 0)
+		i++;
+	struct ls_segment *seg = i < log->nsegs ? log->segs[i] : NULL;
+	int rc = seg ? ls_segment_map(seg) : LOGSTORE_END;
+	if (seg) {
+		ls_segment_ref(seg); /* also on error: the caller moves on */
 		vs->seg = seg;
 		vs->end = atomic_load(&seg->end);
 		vs->sealed = atomic_load(&seg->sealed);
@@ -241,25 +275,34 @@ int logstore_log_verify(
 			       .progress = verify_progress,
 			       .progress_ctx = progress_ctx};
 	totals(log, &v);
-	for (size_t i = 0; !rc && i < v.at.segment_count; i++) {
+	uint64_t after = 0;
+	for (size_t i = 0; !rc; i++) {
 		struct verify_seg vs;
-		rc = take(log, i, &vs);
-		if (rc == -ENOENT && log->read_only) {
-			rc = 0; /* removed by the writer meanwhile */
-			continue;
-		}
-		if (rc)
+		rc = take(log, after, &vs);
+		if (rc == LOGSTORE_END) {
+			rc = 0;
 			break;
-		v.at.segment = vs.seg->name;
-		v.at.segment_index = i;
-		rc = verify_records(&v, &vs);
-		if (!rc)
-			rc = verify_tail(&v, &vs);
-		if (!rc) {
-			v.res.segments++;
-			report(&v);
 		}
-		v.at.segment = NULL;
+		after = vs.seg->first_seq;
+		if (rc == -ENOENT && log->read_only) {
+			/* Removed by the writer meanwhile: nothing follows it.
+			 */
+			v.prev_last_seq = 0;
+			rc = 0;
+		} else if (!rc) {
+			v.at.segment = vs.seg->name;
+			v.at.segment_index = i;
+			if (i >= v.at.segment_count)
+				v.at.segment_count = i + 1;
+			rc = verify_records(&v, &vs);
+			if (!rc)
+				rc = verify_tail(&v, &vs);
+			if (!rc)
+				v.res.segments++;
+			if (!rc)
+				report(&v);
+			v.at.segment = NULL;
+		}
 		ls_segment_unref(vs.seg);
 	}
 	if (result)

@@ -178,6 +178,63 @@ static void test_verify_finds_bytes_after_sealed_records(void **state)
 	t_entries_free(&m);
 }
 
+/* Retention while verify runs: after the first segment, remove two. */
+struct retain_ctx {
+	logstore_log *log;
+	int64_t cutoff;
+	size_t removed;
+	int rc;
+};
+
+static void retain_on_progress(const struct logstore_verify_progress *p,
+			       void *arg)
+{
+	struct retain_ctx *rc = arg;
+	if (p->segment_index == 0 && rc->removed == 0)
+		rc->rc = logstore_log_remove_older_than(rc->log, rc->cutoff,
+							&rc->removed);
+}
+
+static void test_verify_beside_retention(void **state)
+{
+	struct t_ctx *ctx = *state;
+	struct t_entries m = {0};
+	logstore_log *log = t_open_small(ctx, SEG64);
+	fill(ctx, log, &m, 4000);
+	size_t n;
+	struct logstore_segment_info *in = t_segments(log, &n);
+	assert_true(n >= 4);
+	struct retain_ctx rc = {.log = log, .cutoff = in[1].last_time_ns + 1};
+	free(in);
+	struct logstore_verify_result res;
+	t_assert_ok(logstore_log_verify(log, retain_on_progress, &rc, &res));
+	t_assert_ok(rc.rc);
+	assert_int_equal(rc.removed, 2);
+	assert_int_equal(res.segments, n - 1); /* the second went unread */
+	t_close(log);
+	t_entries_free(&m);
+}
+
+/* A segment file deleted by hand from the middle is a gap verify sees. */
+static void test_verify_finds_missing_segment(void **state)
+{
+	struct t_ctx *ctx = *state;
+	struct t_entries m = {0};
+	closed_log(ctx, 3000, &m);
+	logstore_log *log = open_ro(ctx);
+	size_t n;
+	struct logstore_segment_info *in = t_segments(log, &n);
+	t_close(log);
+	assert_true(n >= 3);
+	char *path = t_path(ctx->dir, in[1].name);
+	assert_int_equal(remove(path), 0);
+	expect_damage(ctx, in[2].name, LS_HEADER_BYTES);
+	assert_non_null(strstr(logstore_error_detail(), "does not follow"));
+	free(path);
+	free(in);
+	t_entries_free(&m);
+}
+
 /* A one-segment log, closed, with junk after its records (a torn tail). */
 static uint64_t torn_log(struct t_ctx *ctx, struct t_entries *m,
 			 const char *junk, size_t len)
@@ -345,6 +402,8 @@ int main(void)
 	    T(test_verify_finds_record_damage),
 	    T(test_verify_finds_index_damage),
 	    T(test_verify_finds_bytes_after_sealed_records),
+	    T(test_verify_beside_retention),
+	    T(test_verify_finds_missing_segment),
 	    T(test_repair_cuts_torn_tail),
 	    T(test_repair_refuses_damage_unless_forced),
 	    T(test_repair_beside_writer_and_bad_dirs),
