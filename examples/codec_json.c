@@ -51,6 +51,46 @@ static int check(int ok, const char *what)
 	return ok ? 0 : 1;
 }
 
+/*
+ * A value larger than the codec's stack buffer (the -ENOSPC path reruns
+ * json_dumpb into a buffer of the size it asked for), and an entry with
+ * the events' tag whose bytes are not JSON: LOGSTORE_ETYPE, not a crash.
+ */
+static int big_and_garbage(logstore_log *log, const struct logstore_codec *c)
+{
+	json_t *big = json_array(), *back = NULL;
+	for (int i = 0; i < 3000; i++)
+		json_array_append_new(big, json_integer(i * 7));
+	uint64_t seq;
+	int bad =
+	    check(logstore_log_append_value(log, c, big, 0, &seq, NULL) == 0,
+		  "append a big value");
+	uint8_t garbage[8 + 9];
+	memcpy(garbage, "\x0b\0\0\0\x01\0\0\0{\"i\": ,]}", sizeof(garbage));
+	bad += check(logstore_log_append(log, garbage, sizeof(garbage), 0, NULL,
+					 NULL) == 0,
+		     "append garbage");
+	struct logstore_start start = {.kind = LOGSTORE_START_SEQ, .seq = seq};
+	logstore_reader *r;
+	struct logstore_entry e;
+	bad += check(logstore_reader_open(log, &start, &r) == 0, "reader");
+	if (bad)
+		return bad;
+	bad += check(logstore_reader_next_value(r, c, &back, &e) == 0 &&
+			 e.len > LOGSTORE_CODEC_INLINE_BYTES &&
+			 json_equal(big, back),
+		     "big value read back");
+	json_decref(back);
+	back = NULL;
+	bad += check(logstore_reader_next_value(r, c, &back, &e) ==
+			     LOGSTORE_ETYPE &&
+			 back == NULL,
+		     "garbage is ETYPE");
+	logstore_reader_close(r);
+	json_decref(big);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct logstore_json_type reading_type = {
@@ -125,6 +165,7 @@ int main(int argc, char **argv)
 	int rc = logstore_reader_next_value(reader, &readings, &r, &entry);
 	bad += check(rc == LOGSTORE_ETYPE, "an event is not a reading");
 	logstore_reader_close(reader);
+	bad += check(big_and_garbage(log, &events) == 0, "big and garbage");
 	bad += check(logstore_log_close(log) == 0, "close");
 	if (!bad)
 		printf("codec_json: %d readings and %d events: OK\n",
