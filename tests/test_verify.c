@@ -32,6 +32,19 @@
 
 static const char seg1[] = "00000000000000000001.seg";
 
+/*
+ * The log with 64 KiB segments, buffered: these tests append thousands
+ * of entries and judge what is on disk after close (which syncs), not
+ * what an fsync acknowledged, so one fsync per entry would only cost time.
+ */
+static logstore_log *open_rw(struct t_ctx *ctx)
+{
+	struct logstore_options o;
+	t_options(&o, &ctx->clock, SEG64);
+	o.durability = LOGSTORE_BUFFERED;
+	return t_open(ctx->dir, &o);
+}
+
 /* n entries of PAYLOAD bytes, the clock moving 1 s each. */
 static void fill(struct t_ctx *ctx, logstore_log *log, struct t_entries *m,
 		 unsigned n)
@@ -62,7 +75,7 @@ static void test_verify_healthy(void **state)
 {
 	struct t_ctx *ctx = *state;
 	struct t_entries m = {0};
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	fill(ctx, log, &m, 3000); /* 168 KB of records: 3+ segments */
 	size_t nsegs;
 	free(t_segments(log, &nsegs));
@@ -95,7 +108,7 @@ static void test_verify_healthy(void **state)
 /* A closed log of n entries in sealed 64 KiB segments. */
 static void closed_log(struct t_ctx *ctx, unsigned n, struct t_entries *m)
 {
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	fill(ctx, log, m, n);
 	t_close(log);
 }
@@ -158,7 +171,7 @@ static void test_verify_finds_bytes_after_sealed_records(void **state)
 	struct t_ctx *ctx = *state;
 	struct t_entries m = {0};
 	/* 136-byte records leave room after the last one of a segment. */
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	for (unsigned i = 0; i < 1000; i++) {
 		t_clock_advance(&ctx->clock, T_SECOND);
 		t_append(log, &m, 100, i);
@@ -199,7 +212,7 @@ static void test_verify_beside_retention(void **state)
 {
 	struct t_ctx *ctx = *state;
 	struct t_entries m = {0};
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	fill(ctx, log, &m, 4000);
 	size_t n;
 	struct logstore_segment_info *in = t_segments(log, &n);
@@ -239,7 +252,7 @@ static void test_verify_finds_missing_segment(void **state)
 static uint64_t torn_log(struct t_ctx *ctx, struct t_entries *m,
 			 const char *junk, size_t len)
 {
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	fill(ctx, log, m, 100);
 	t_close(log);
 	assert_int_equal(t_forget_clean_close(ctx->dir), 0); /* a crash */
@@ -277,7 +290,7 @@ static void test_repair_cuts_torn_tail(void **state)
 	t_assert_ok(logstore_log_repair(ctx->dir, NULL, 0, &res));
 	assert_int_equal(res.cut_bytes, 0);
 	assert_string_equal(res.save_path, "");
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	struct logstore_stats st;
 	logstore_log_stats(log, &st);
 	assert_int_equal(st.recovery_bytes_dropped, 0);
@@ -316,7 +329,7 @@ static void test_repair_refuses_damage_unless_forced(void **state)
 	assert_int_equal(t_read_at(res.save_path, after, RECORD, 0), 0);
 	assert_memory_equal(before, after, RECORD);
 	/* Entries 1..40 remain, and appends go on from 41. */
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	m.n = 40;
 	t_assert_log(log, NULL, &m, 0);
 	uint64_t seq;
@@ -341,7 +354,7 @@ static void test_repair_beside_writer_and_bad_dirs(void **state)
 	assert_int_equal(logstore_log_repair(missing, NULL, 0, &res), -ENOENT);
 	assert_int_equal(logstore_log_repair(ctx->dir, NULL, 0x100, &res),
 			 -EINVAL);
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	fill(ctx, log, &m, 10);
 	assert_int_equal(logstore_log_repair(ctx->dir, NULL, 0, &res),
 			 LOGSTORE_ELOCKED);
@@ -385,7 +398,7 @@ static void test_repair_side_file_failures(void **state)
 	/* A later repair finishes the job. */
 	t_assert_ok(logstore_log_repair(ctx->dir, side, 0, &res));
 	assert_int_equal(res.cut_bytes, sizeof(junk));
-	logstore_log *log = t_open_small(ctx, SEG64);
+	logstore_log *log = open_rw(ctx);
 	t_assert_log(log, NULL, &m, 0);
 	t_close(log);
 	free(path);
