@@ -704,10 +704,10 @@ int ls_segment_seal(logstore_log *log, struct ls_segment *seg, uint32_t flags)
 
 /*
  * Make a cleanly closed segment active again without scanning it: take
- * its index from disk (rebuilt by a scan if its checksum fails), then
- * clear the seal durably, so a crash after the next append cannot leave a
- * seal that hides records. Runs at writer open; seg is mapped, seg->fd is
- * open for writing.
+ * its index from disk (rebuilt by a scan if its checksum fails). The seal
+ * is cleared durably before the first append (so a crash after it cannot
+ * leave a seal that hides records), not here. Runs at writer open; seg is
+ * mapped, seg->fd is open for writing.
  */
 int ls_segment_reopen(logstore_log *log, struct ls_segment *seg)
 {
@@ -731,7 +731,11 @@ int ls_segment_reopen(logstore_log *log, struct ls_segment *seg)
 					", its seal says %" PRIu64,
 					seg->name, st.end, end);
 	}
-	return ls_segment_clear_seal(seg);
+	/*
+	 * The seal stays until the first append (writer.c reserve()) clears
+	 * it, durably: an open that appends nothing costs no device flush.
+	 */
+	return 0;
 }
 
 /* Erase a clean-close seal, durably, before the segment takes records. */

@@ -770,6 +770,25 @@ static bool needs_roll(const logstore_log *log, uint64_t bytes,
 }
 
 /*
+ * The active segment was reopened after a clean close and still carries
+ * its reopenable seal: erase it durably before the first new record, so
+ * that a crash can never leave a seal that hides records. Done here and
+ * not at open, so that an open costs no device flush. A failure is a
+ * failed fsync: the log fails. mu held.
+ */
+static int clear_reopen_seal(logstore_log *log)
+{
+	if (!log->active->reopenable)
+		return 0;
+	int rc = ls_segment_clear_seal(log->active);
+	if (rc) {
+		log_fail(log, rc);
+		return failed_error(log);
+	}
+	return 0;
+}
+
+/*
  * Make room in the fill batch: write it (leading) or wait for a leader.
  * An asynchronous appender leaves the writing to the flushers. mu held.
  */
@@ -820,6 +839,9 @@ static int reserve(logstore_log *log, struct logstore_batch_entry *e, size_t n,
 		if (rc)
 			return rc;
 		if (!needs_roll(log, bytes, first)) {
+			rc = clear_reopen_seal(log);
+			if (rc)
+				return rc;
 			fill_batch(log, e, n, now);
 			return 0;
 		}

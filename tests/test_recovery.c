@@ -437,11 +437,15 @@ static void test_clean_close_reopen(void **state)
 
 	log = t_open_small(ctx, SEG64);
 	assert_int_equal(stats_of(log).recovery_bytes_dropped, 0);
+	/* The seal stays until the first append: an open writes nothing. */
 	assert_int_equal(t_read_at(path, seal, 64, LS_SEAL_OFFSET), 0);
-	assert_memory_equal(seal, zeros, 64); /* cleared before appending */
+	assert_memory_equal(seal, "LGSTSEAL", 8);
 	struct logstore_start at = t_start_time(model.v[77].time_ns);
 	t_assert_log(log, &at, &model, 77);
-	for (uint64_t i = 0; i < 10; i++)
+	t_append(log, &model, 30, 500);
+	assert_int_equal(t_read_at(path, seal, 64, LS_SEAL_OFFSET), 0);
+	assert_memory_equal(seal, zeros, 64); /* cleared before appending */
+	for (uint64_t i = 1; i < 10; i++)
 		t_append(log, &model, 30, 500 + i);
 	assert_int_equal(model.v[129].seq, 130);
 	t_assert_log(log, NULL, &model, 0);
