@@ -76,10 +76,7 @@ void ls_writer_fini(logstore_log *log)
 static int ring_run(logstore_log *log, unsigned n, int *write_res,
 		    int *fsync_res)
 {
-	int rc;
-	do
-		rc = io_uring_submit_and_wait(&log->ring, n);
-	while (rc == -EINTR);
+	int rc = ls_sys_uring_submit_and_wait(&log->ring, n);
 	if (rc < 0)
 		return rc;
 	if ((unsigned)rc != n)
@@ -108,14 +105,24 @@ static void prep_fsync(logstore_log *log, int fd)
 	sqe->user_data = 2;
 }
 
-/* fdatasync alone, through the ring. */
+/*
+ * fdatasync alone, through the ring. -EINTR/-EAGAIN mean the fsync was
+ * not done (interrupted, or io-wq could not take it), not that write-back
+ * failed, so it is made again; any other error is final (STYLE.md 5).
+ */
 static int ring_fsync(logstore_log *log, int fd)
 {
-	int wres = 0, fres = 0;
-	prep_fsync(log, fd);
-	int rc = ring_run(log, 1, &wres, &fres);
-	atomic_fetch_add_explicit(&log->st_fsyncs, 1, memory_order_relaxed);
-	return rc ? rc : ls_fault_result(LS_SYS_URING_FSYNC, fres);
+	for (int attempt = 0; attempt < LS_SYS_RETRY_MAX; attempt++) {
+		int wres = 0, fres = 0;
+		prep_fsync(log, fd);
+		int rc = ring_run(log, 1, &wres, &fres);
+		atomic_fetch_add_explicit(&log->st_fsyncs, 1,
+					  memory_order_relaxed);
+		rc = rc ? rc : ls_fault_result(LS_SYS_URING_FSYNC, fd, fres);
+		if (rc != -EINTR && rc != -EAGAIN)
+			return rc;
+	}
+	return -EINTR;
 }
 
 /*
@@ -127,6 +134,7 @@ static int ring_write(logstore_log *log, int fd, const uint8_t *buf,
 {
 	uint32_t done = 0;
 	atomic_fetch_add_explicit(&log->st_batches, 1, memory_order_relaxed);
+	ls_fault_note_write(fd, buf, len, off);
 	for (int attempt = 0; attempt < LS_SHORT_WRITE_RETRY_MAX; attempt++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
 		LOGSTORE_ASSERT(sqe != NULL);
@@ -141,7 +149,7 @@ static int ring_write(logstore_log *log, int fd, const uint8_t *buf,
 		int rc = ring_run(log, sync ? 2 : 1, &wres, &fres);
 		if (rc)
 			return rc;
-		wres = ls_fault_result(LS_SYS_URING_WRITE, wres);
+		wres = ls_fault_result(LS_SYS_URING_WRITE, fd, wres);
 		if (wres == -EINTR || wres == -EAGAIN)
 			continue; /* nothing written: write it again */
 		if (wres < 0)
@@ -155,7 +163,10 @@ static int ring_write(logstore_log *log, int fd, const uint8_t *buf,
 			return 0;
 		atomic_fetch_add_explicit(&log->st_fsyncs, 1,
 					  memory_order_relaxed);
-		return ls_fault_result(LS_SYS_URING_FSYNC, fres);
+		fres = ls_fault_result(LS_SYS_URING_FSYNC, fd, fres);
+		if (fres == -EINTR || fres == -EAGAIN)
+			return ring_fsync(log, fd); /* not done: again */
+		return fres;
 	}
 	return -EIO;
 }
