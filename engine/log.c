@@ -592,11 +592,17 @@ static int recover_last(logstore_log *log)
 	if (seg->fd < 0)
 		return ls_error(seg->fd, "segment %s: open: %s", seg->name,
 				strerror(-seg->fd));
-	if (torn_end > st.end) {
+	/*
+	 * What a crashed writer left in the page cache is read as committed
+	 * here, and durable_seq will vouch for it: make it durable first.
+	 */
+	if (torn_end > st.end)
 		rc = zero_torn_tail(log, seg, st.end, torn_end);
-		if (rc)
-			return rc;
-	}
+	else if ((rc = ls_sys_fdatasync(seg->fd)) != 0)
+		ls_error(rc, "segment %s: fdatasync: %s", seg->name,
+			 strerror(-rc));
+	if (rc)
+		return rc;
 	/* A seal that was not believed must not outlive this open. */
 	if (seg->reopenable) {
 		rc = ls_segment_clear_seal(seg);

@@ -484,12 +484,24 @@ static uint64_t torn_prefix(const struct rec_write *w, bool sector,
 	return keep;
 }
 
+/*
+ * The number of the first unsynced write that did not reach the sector
+ * of file at off: the disk writes a whole sector from the page cache,
+ * so a sector holds the bytes of some prefix of the writes to it.
+ */
+static size_t sector_cut(uint64_t seed, size_t file, uint64_t off, size_t n)
+{
+	uint64_t s = seed ^ ((uint64_t)file << 48) ^ (off >> 9);
+	return (size_t)(rng_next(&s) % (n + 1));
+}
+
 /* Re-apply what the mode keeps of the undone writes, oldest first. */
 static int keep_writes(enum ls_power_loss mode, uint64_t *rng,
 		       struct ls_power_loss_report *r)
 {
 	size_t n = rec.nwrites;
 	size_t torn = n ? (size_t)(rng_next(rng) % n) : 0;
+	uint64_t seed = rng_next(rng);
 	int rc = 0;
 	r->bytes_lost = r->bytes_unsynced;
 	for (size_t i = 0; i < n && !rc; i++) {
@@ -500,7 +512,8 @@ static int keep_writes(enum ls_power_loss mode, uint64_t *rng,
 				uint64_t to =
 				    ((w->off + from) | 511) + 1 - w->off;
 				to = to < w->len ? to : w->len;
-				if (rng_next(rng) & 1) {
+				if (i < sector_cut(seed, w->file, w->off + from,
+						   n)) {
 					rc = put_bytes(w, w->new, from, to);
 					r->bytes_lost -= to - from;
 				}
@@ -510,10 +523,8 @@ static int keep_writes(enum ls_power_loss mode, uint64_t *rng,
 		}
 		if (mode == LS_POWER_LOSS_DROP_ALL || i > torn)
 			break;
-		uint64_t keep =
-		    i < torn ? w->len
-			     : torn_prefix(
-				   w, mode == LS_POWER_LOSS_PREFIX_SECTOR, rng);
+		bool sector = mode == LS_POWER_LOSS_PREFIX_SECTOR;
+		uint64_t keep = i < torn ? w->len : torn_prefix(w, sector, rng);
 		rc = put_bytes(w, w->new, 0, keep);
 		r->bytes_lost -= keep;
 	}

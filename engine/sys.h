@@ -102,7 +102,8 @@ enum ls_power_loss {
 	LS_POWER_LOSS_PREFIX_BYTE,   /* a prefix of the writes, the last torn
 					at a random byte */
 	LS_POWER_LOSS_PREFIX_SECTOR, /* the same, torn at a 512-byte sector */
-	LS_POWER_LOSS_SECTORS_RANDOM, /* each unsynced sector kept or lost */
+	LS_POWER_LOSS_SECTORS_RANDOM, /* each sector holds a random prefix of
+					 the unsynced writes to it */
 	LS_POWER_LOSS_MODE_COUNT,
 };
 
