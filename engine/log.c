@@ -447,7 +447,9 @@ static int refresh_last(logstore_log *log, bool live,
 		}
 		return 0;
 	}
-	return finalize_by_scan(last, false);
+	int rc = finalize_by_scan(last, false);
+	/* Removed since it was listed: the next refresh drops it. */
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /*
@@ -480,6 +482,15 @@ int ls_log_refresh(logstore_log *log)
 		if (have && seg->first_seq >= v.active_first_seq)
 			continue;
 		rc = finalize_by_scan(seg, true);
+		if (rc == -ENOENT) {
+			/*
+			 * Removed by the writer since it was listed; no
+			 * reader is inside (it would be mapped).
+			 */
+			drop_removed(log, i--);
+			rc = 0;
+			continue;
+		}
 		atomic_store(&seg->sealed, rc == 0);
 	}
 	if (!rc && log->nsegs)
