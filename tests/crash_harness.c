@@ -44,7 +44,7 @@
 #define ROUNDS 3
 #define THREADS_MAX 4
 #define BATCH_MAX 4
-#define ACKS_MAX 400	  /* a kill comes after at most this many acks */
+#define ACKS_MAX 150	  /* a kill comes after at most this many acks */
 #define PAUSE_MAX_US 3000 /* plus at most this pause */
 #define PAYLOAD_HEADER 24
 #define PAYLOAD_MAGIC 0x4b52434cu /* "LCRK" */
