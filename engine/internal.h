@@ -6,6 +6,7 @@
  *   writer.c    appends, group commit through io_uring, rollover, sync
  *   reader.c    zero-copy readers and seeks
  *   retention.c removal of segments and the compaction thread
+ *   stats.c     counters, histograms, Prometheus text, reader wake-ups
  *
  * Locks, in the order they nest: log->mu (writer state) before
  * log->segs_mu (the segment list and the per-segment fields it guards).
@@ -87,6 +88,15 @@ struct ls_shm {
 	_Atomic int64_t last_time;
 	_Atomic uint64_t entry_count; /* of the active segment */
 	_Atomic uint64_t active_salt; /* tells a recreated file apart */
+	/*
+	 * Follow mode (reader.c): waiters counts readers, in any process,
+	 * that are about to sleep or sleep on wake_seq; the writer bumps
+	 * wake_seq and futex-wakes them after a commit only while it is
+	 * non-zero. A reader killed while waiting leaves it too high, which
+	 * costs the writer one futex call per commit and nothing else.
+	 */
+	_Atomic uint32_t wake_seq; /* futex word */
+	_Atomic uint32_t waiters;
 };
 
 struct ls_shm_view {
@@ -117,6 +127,7 @@ struct logstore_log {
 	bool read_only;		      /* immutable */
 	int lock_fd;		      /* LOCK; -1 if a reader found none */
 	struct ls_shm *shm;	      /* mapping of LOCK, or NULL */
+	bool shm_writable;	      /* follow mode can count its waiters */
 
 	pthread_mutex_t segs_mu;  /* guards segs, nsegs and segment fields */
 	struct ls_segment **segs; /* oldest first */
@@ -150,7 +161,12 @@ struct logstore_log {
 	_Atomic uint64_t st_fsyncs;
 	_Atomic uint64_t st_segments_created;
 	_Atomic uint64_t st_segments_removed;
-	uint64_t recovery_bytes_dropped; /* set at open */
+	_Atomic uint64_t st_failed_operations;
+	_Atomic uint64_t st_readers_open;
+	_Atomic uint64_t st_reader_wakeups;
+	uint64_t recovery_bytes_dropped;	     /* set at open */
+	struct logstore_histogram commit_latency_ns; /* under mu */
+	struct logstore_histogram batch_entries;     /* under mu */
 
 	/* Compaction thread, under compactor_mu. */
 	pthread_mutex_t compactor_ctl_mu; /* serializes start and stop */
@@ -231,6 +247,12 @@ int ls_log_read_only_error(const logstore_log *log);
 int ls_writer_init(logstore_log *log);
 void ls_writer_fini(logstore_log *log);
 int ls_writer_flush_all(logstore_log *log);
+
+/* stats.c */
+int64_t ls_monotonic_ns(void);
+void ls_histogram_record(struct logstore_histogram *h, uint64_t v);
+int ls_stats_failed(logstore_log *log, int rc);
+void ls_readers_wake(logstore_log *log);
 
 /* retention.c */
 void ls_compactor_fini(logstore_log *log);

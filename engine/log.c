@@ -394,6 +394,7 @@ static int lock_open_writer(logstore_log *log)
 		return ls_error(rc, "%s/%s: mmap: %s", log->dir, LS_LOCK_NAME,
 				strerror(-rc));
 	log->shm = p;
+	log->shm_writable = true;
 	/*
 	 * Forget the previous writer's watermark before recovery changes
 	 * what it points at, and even out a version it left odd by dying
@@ -407,23 +408,34 @@ static int lock_open_writer(logstore_log *log)
 	return 0;
 }
 
-/* A reader maps LOCK if a writer ever made it; otherwise it has none. */
+/*
+ * A reader maps LOCK if a writer ever made it; otherwise it has none.
+ * It maps it writable when it may, so that follow mode can count its
+ * waiters there (see ls_readers_wake()); it never writes anything else.
+ */
 static void lock_open_reader(logstore_log *log)
 {
 	if (log->lock_fd >= 0)
 		return;
-	int fd = openat(log->dir_fd, LS_LOCK_NAME, O_RDONLY | O_CLOEXEC);
+	bool writable = true;
+	int fd = openat(log->dir_fd, LS_LOCK_NAME, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		writable = false;
+		fd = openat(log->dir_fd, LS_LOCK_NAME, O_RDONLY | O_CLOEXEC);
+	}
 	struct stat st;
 	if (fd < 0)
 		return;
 	void *p;
+	int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
 	if (fstat(fd, &st) < 0 || st.st_size < LS_PAGE_BYTES ||
-	    ls_sys_mmap(fd, LS_PAGE_BYTES, PROT_READ, &p) != 0) {
+	    ls_sys_mmap(fd, LS_PAGE_BYTES, prot, &p) != 0) {
 		close(fd);
 		return;
 	}
 	log->lock_fd = fd;
 	log->shm = p;
+	log->shm_writable = writable;
 }
 
 /* ---- read-only refresh ---- */
@@ -827,27 +839,4 @@ int logstore_log_last_entry(logstore_log *log, struct logstore_entry *entry,
 	}
 	logstore_reader_close(r);
 	return rc;
-}
-
-void logstore_log_stats(logstore_log *log, struct logstore_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->entries_appended = atomic_load(&log->st_entries);
-	st->bytes_appended = atomic_load(&log->st_bytes);
-	st->batches_written = atomic_load(&log->st_batches);
-	st->fsyncs = atomic_load(&log->st_fsyncs);
-	st->segments_created = atomic_load(&log->st_segments_created);
-	st->segments_removed = atomic_load(&log->st_segments_removed);
-	st->recovery_bytes_dropped = log->recovery_bytes_dropped;
-	pthread_mutex_lock(&log->mu);
-	st->last_seq = log->written_seq;
-	st->durable_seq = log->durable_seq;
-	st->failed = log->failed;
-	pthread_mutex_unlock(&log->mu);
-	if (log->read_only) {
-		pthread_mutex_lock(&log->segs_mu);
-		st->last_seq =
-		    log->nsegs ? log->segs[log->nsegs - 1]->last_seq : 0;
-		pthread_mutex_unlock(&log->segs_mu);
-	}
 }

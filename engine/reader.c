@@ -23,8 +23,20 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Follow mode without a writable LOCK mapping polls: the first sleep is
+ * short so a busy log is followed closely, the longest bounds both the
+ * delay and the wake-ups of an idle follower.
+ */
+#define LS_FOLLOW_POLL_MIN_NS 1000000LL	 /* 1 ms */
+#define LS_FOLLOW_POLL_MAX_NS 50000000LL /* 50 ms */
 
 struct logstore_reader {
 	logstore_log *log;
@@ -153,6 +165,8 @@ int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
 		free(r);
 		return rc;
 	}
+	atomic_fetch_add_explicit(&log->st_readers_open, 1,
+				  memory_order_relaxed);
 	*out = r;
 	return 0;
 }
@@ -161,6 +175,8 @@ void logstore_reader_close(logstore_reader *r)
 {
 	if (!r)
 		return;
+	atomic_fetch_sub_explicit(&r->log->st_readers_open, 1,
+				  memory_order_relaxed);
 	ls_segment_unref(r->seg);
 	ls_segment_unref(r->prev_seg);
 	free(r);
@@ -269,5 +285,78 @@ int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
 		entry->data = rec.data;
 		entry->len = rec.len;
 		return 0;
+	}
+}
+
+/* ---- follow mode ---- */
+
+/* The LOCK mapping when follow mode may sleep on its futex, else NULL. */
+static struct ls_shm *follow_shm(logstore_log *log)
+{
+	pthread_mutex_lock(&log->segs_mu);
+	struct ls_shm *s = log->shm_writable ? log->shm : NULL;
+	pthread_mutex_unlock(&log->segs_mu);
+	return s;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = {.tv_sec = ns / 1000000000,
+			      .tv_nsec = ns % 1000000000};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Sleep until the writer's next wake-up (wake_seq moves on from seen) or
+ * left_ns passes (< 0: no limit). The caller has counted itself in
+ * waiters and then looked for entries once more, so a commit published
+ * after that look bumps wake_seq, and FUTEX_WAIT returns at once when
+ * it has moved. Spurious returns only cost the caller another look.
+ */
+static void futex_sleep(struct ls_shm *s, uint32_t seen, int64_t left_ns)
+{
+	struct timespec ts = {.tv_sec = left_ns / 1000000000,
+			      .tv_nsec = left_ns % 1000000000};
+	syscall(SYS_futex, &s->wake_seq, FUTEX_WAIT, seen,
+		left_ns < 0 ? NULL : &ts, NULL, 0);
+}
+
+int logstore_reader_next_wait(logstore_reader *r, struct logstore_entry *entry,
+			      int64_t timeout_ns)
+{
+	if (!r || !entry)
+		return ls_error(-EINVAL, "reader and entry are required");
+	int64_t now = ls_monotonic_ns();
+	int64_t deadline = timeout_ns > 0 && timeout_ns < INT64_MAX - now
+			       ? now + timeout_ns
+			       : INT64_MAX;
+	int64_t poll_ns = LS_FOLLOW_POLL_MIN_NS;
+	for (;;) {
+		struct ls_shm *s = follow_shm(r->log);
+		uint32_t seen = s ? atomic_load(&s->wake_seq) : 0;
+		int rc = logstore_reader_next(r, entry);
+		if (rc != LOGSTORE_END || timeout_ns == 0)
+			return rc;
+		int64_t left = -1;
+		if (timeout_ns > 0) {
+			left = deadline - ls_monotonic_ns();
+			if (left <= 0)
+				return LOGSTORE_END;
+		}
+		if (!s) {
+			sleep_ns(left >= 0 && left < poll_ns ? left : poll_ns);
+			poll_ns = poll_ns * 2 < LS_FOLLOW_POLL_MAX_NS
+				      ? poll_ns * 2
+				      : LS_FOLLOW_POLL_MAX_NS;
+			continue;
+		}
+		atomic_fetch_add(&s->waiters, 1);
+		rc = logstore_reader_next(r, entry);
+		if (rc == LOGSTORE_END)
+			futex_sleep(s, seen, left);
+		atomic_fetch_sub(&s->waiters, 1);
+		if (rc != LOGSTORE_END)
+			return rc;
 	}
 }

@@ -245,6 +245,7 @@ static void lead(logstore_log *log)
 	struct ls_segment *seg = b->seg ? b->seg : log->active;
 	pthread_mutex_unlock(&log->mu);
 
+	int64_t started_ns = ls_monotonic_ns();
 	int rc = 0;
 	if (b->len && sync)
 		rc = ring_write(log, seg->fd, b->buf, b->len, b->start_off,
@@ -255,10 +256,18 @@ static void lead(logstore_log *log)
 		rc = ring_fsync(log, seg->fd);
 
 	pthread_mutex_lock(&log->mu);
-	if (rc)
+	if (rc) {
 		log_fail(log, rc);
-	else
+	} else {
 		commit_batch(log, b, sync);
+		if (b->len) {
+			ls_histogram_record(
+			    &log->commit_latency_ns,
+			    (uint64_t)(ls_monotonic_ns() - started_ns));
+			ls_histogram_record(&log->batch_entries, b->entries);
+			ls_readers_wake(log);
+		}
+	}
 	b->len = 0;
 	b->entries = 0;
 	b->need_sync = false;
@@ -553,11 +562,19 @@ static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
 	return rc;
 }
 
+/* append_entries(), counting a failure in the log's figures. */
+static int append_counted(logstore_log *log, struct logstore_batch_entry *e,
+			  size_t n, int durability)
+{
+	int rc = append_entries(log, e, n, durability);
+	return log ? ls_stats_failed(log, rc) : rc;
+}
+
 int logstore_log_append(logstore_log *log, const void *data, size_t len,
 			int durability, uint64_t *seq, int64_t *time_ns)
 {
 	struct logstore_batch_entry e = {.data = data, .len = len};
-	int rc = append_entries(log, &e, 1, durability);
+	int rc = append_counted(log, &e, 1, durability);
 	if (!rc && seq)
 		*seq = e.seq;
 	if (!rc && time_ns)
@@ -568,11 +585,13 @@ int logstore_log_append(logstore_log *log, const void *data, size_t len,
 int logstore_log_append_at(logstore_log *log, int64_t time_ns, const void *data,
 			   size_t len, int durability, uint64_t *seq)
 {
-	if (time_ns <= 0)
-		return ls_error(-EINVAL, "forced time must be > 0");
+	if (time_ns <= 0) {
+		int rc = ls_error(-EINVAL, "forced time must be > 0");
+		return log ? ls_stats_failed(log, rc) : rc;
+	}
 	struct logstore_batch_entry e = {
 	    .data = data, .len = len, .time_ns = time_ns};
-	int rc = append_entries(log, &e, 1, durability);
+	int rc = append_counted(log, &e, 1, durability);
 	if (!rc && seq)
 		*seq = e.seq;
 	return rc;
@@ -582,7 +601,7 @@ int logstore_log_append_batch(logstore_log *log,
 			      struct logstore_batch_entry *entries,
 			      size_t count, int durability)
 {
-	return append_entries(log, entries, count, durability);
+	return append_counted(log, entries, count, durability);
 }
 
 int logstore_log_sync(logstore_log *log)
@@ -596,7 +615,7 @@ int logstore_log_sync(logstore_log *log)
 	int rc = wait_for(log, log->next_seq - 1, true);
 	log->sync_requested = false;
 	pthread_mutex_unlock(&log->mu);
-	return rc;
+	return ls_stats_failed(log, rc);
 }
 
 /*

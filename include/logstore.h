@@ -131,6 +131,22 @@ struct logstore_segment_info {
 	bool active;           /* the segment appends go to */
 };
 
+/*
+ * Buckets of a struct logstore_histogram: bucket 0 counts values <= 1,
+ * bucket i (0 < i < last) values in (2^(i-1), 2^i], the last bucket every
+ * value above 2^(LOGSTORE_HISTOGRAM_BUCKETS - 2). 40 buckets reach
+ * 2^38 ns = 275 s for latencies, far beyond any sane commit.
+ */
+#define LOGSTORE_HISTOGRAM_BUCKETS 40
+
+/* A histogram of non-negative integer values (power-of-two buckets). */
+struct logstore_histogram {
+	uint64_t count; /* values recorded */
+	uint64_t sum;   /* of the values */
+	uint64_t max;   /* largest value recorded; 0 if none */
+	uint64_t buckets[LOGSTORE_HISTOGRAM_BUCKETS]; /* not cumulative */
+};
+
 struct logstore_stats {
 	uint64_t entries_appended;   /* since open */
 	uint64_t bytes_appended;     /* payload bytes since open */
@@ -142,6 +158,13 @@ struct logstore_stats {
 	uint64_t last_seq;           /* newest visible entry; 0 if none */
 	uint64_t durable_seq;        /* newest entry known durable */
 	int failed;                  /* 0, or the error that made the log fail */
+	uint64_t failed_operations;  /* append and sync calls that failed */
+	uint64_t readers_open;       /* readers of this handle open now */
+	uint64_t reader_wakeups;     /* times the writer woke waiting readers */
+	/* ns from submitting a batch's write to its completion (with fsync). */
+	struct logstore_histogram commit_latency_ns;
+	/* entries per written batch (entries per fsync for durable ones). */
+	struct logstore_histogram batch_entries;
 };
 
 /* Library version at run time (LOGSTORE_VERSION_NUMBER of the build). */
@@ -294,6 +317,29 @@ LOGSTORE_API void logstore_log_stats(logstore_log *log,
 				     struct logstore_stats *stats);
 
 /*
+ * The upper bound of the histogram bucket that holds quantile q (0..1) of
+ * the recorded values, capped at the largest value recorded; 0 when the
+ * histogram is empty. Pure function, thread-safe.
+ */
+LOGSTORE_API uint64_t
+logstore_histogram_quantile(const struct logstore_histogram *histogram,
+			    double q);
+
+/*
+ * Write the log's figures (logstore_log_stats()) into buf in the
+ * Prometheus text exposition format 0.0.4: counters logstore_*_total,
+ * gauges, and the two histograms as logstore_commit_latency_seconds and
+ * logstore_batch_entries (_bucket{le=...}, _sum, _count), with a
+ * NUL terminator.
+ * out: *len, the text's length without the NUL; when cap is too small,
+ * the size buf needs (without the NUL).
+ * Returns 0, -EINVAL, -ENOSPC (buf too small; nothing usable in buf).
+ * Thread-safe.
+ */
+LOGSTORE_API int logstore_log_metrics_prometheus(logstore_log *log, char *buf,
+						 size_t cap, size_t *len);
+
+/*
  * Open a reader positioned by start (NULL = oldest entry).
  * Entries appended later are read too: at the end the reader returns
  * LOGSTORE_END and a later call sees new entries.
@@ -317,6 +363,26 @@ LOGSTORE_API int logstore_reader_open(logstore_log *log,
  */
 LOGSTORE_API int logstore_reader_next(logstore_reader *reader,
 				      struct logstore_entry *entry);
+
+/*
+ * Follow mode: read the next entry, waiting for one to be appended when
+ * there is none yet. Like logstore_reader_next(), but where that returns
+ * LOGSTORE_END this call sleeps until the writer publishes new entries
+ * (in this process or another: the wait is a futex on a word in the
+ * log's LOCK file mapping) or timeout_ns passes. The writer wakes
+ * waiting readers at most once per group commit and only when a reader
+ * waits. A read-only handle that cannot write LOCK (no writer ever ran,
+ * or a read-only file system) polls instead, with sleeps growing from
+ * 1 ms to 50 ms.
+ * timeout_ns: 0 = do not wait, < 0 = wait without limit.
+ * out: *entry as logstore_reader_next().
+ * Returns 0, LOGSTORE_END (the timeout passed with nothing new), and the
+ * errors of logstore_reader_next().
+ * Thread-safety and lifetime as logstore_reader_next().
+ */
+LOGSTORE_API int logstore_reader_next_wait(logstore_reader *reader,
+					   struct logstore_entry *entry,
+					   int64_t timeout_ns);
 
 /* Close the reader. NULL is accepted. */
 LOGSTORE_API void logstore_reader_close(logstore_reader *reader);

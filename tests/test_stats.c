@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Goal: the log's figures (engine/stats.c): histogram buckets and
+ * quantiles, the counters logstore_log_stats() returns after known work,
+ * and the Prometheus text export.
+ *
+ * Method: histograms are fed known values and every bucket, the sum, the
+ * max and quantiles are compared with values worked out by hand. The
+ * counters are read after a known sequence of appends, failed calls and
+ * readers, with a fake clock; one thread appends, so every batch holds
+ * exactly one entry and the expected counts are exact. The Prometheus
+ * text is checked for exact lines, for its length, and for -ENOSPC with
+ * the needed size when the buffer is too small.
+ */
+#include "helpers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void test_histogram_buckets(void **state)
+{
+	(void)state;
+	struct logstore_histogram h = {0};
+	uint64_t values[] = {0, 1, 2, 3, 4, 5, 1000};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		ls_histogram_record(&h, values[i]);
+	assert_int_equal(h.count, 7);
+	assert_int_equal(h.sum, 1015);
+	assert_int_equal(h.max, 1000);
+	assert_int_equal(h.buckets[0], 2);  /* 0, 1 */
+	assert_int_equal(h.buckets[1], 1);  /* 2 */
+	assert_int_equal(h.buckets[2], 2);  /* 3, 4 */
+	assert_int_equal(h.buckets[3], 1);  /* 5 */
+	assert_int_equal(h.buckets[10], 1); /* 1000 in (512, 1024] */
+	uint64_t total = 0;
+	for (int i = 0; i < LOGSTORE_HISTOGRAM_BUCKETS; i++)
+		total += h.buckets[i];
+	assert_int_equal(total, 7);
+
+	/* Rank of q = 0.5 of 7 is 4: the 4th value lies in bucket 2. */
+	assert_int_equal(logstore_histogram_quantile(&h, 0.5), 4);
+	assert_int_equal(logstore_histogram_quantile(&h, 0.0), 1);
+	/* The top bucket's bound (1024) is capped at the max seen. */
+	assert_int_equal(logstore_histogram_quantile(&h, 1.0), 1000);
+	assert_int_equal(logstore_histogram_quantile(&h, 7.0), 1000);
+
+	struct logstore_histogram empty = {0};
+	assert_int_equal(logstore_histogram_quantile(&empty, 0.99), 0);
+	assert_int_equal(logstore_histogram_quantile(NULL, 0.5), 0);
+
+	/* Beyond the last bound: the last bucket. */
+	ls_histogram_record(&empty, (uint64_t)1 << 60);
+	assert_int_equal(empty.buckets[LOGSTORE_HISTOGRAM_BUCKETS - 1], 1);
+}
+
+static void test_counters_after_work(void **state)
+{
+	struct t_ctx *ctx = *state;
+	logstore_log *log = t_open_small(ctx, 0);
+	struct t_entries model = {0};
+	for (int i = 0; i < 5; i++)
+		t_append(log, &model, 100, (uint64_t)i);
+
+	struct logstore_stats st;
+	logstore_log_stats(log, &st);
+	assert_int_equal(st.entries_appended, 5);
+	assert_int_equal(st.bytes_appended, 500);
+	assert_int_equal(st.durable_seq, 5);
+	assert_int_equal(st.last_seq, 5);
+	assert_int_equal(st.failed_operations, 0);
+	/* One appender: one entry per batch, one histogram value each. */
+	assert_int_equal(st.batches_written, 5);
+	assert_int_equal(st.commit_latency_ns.count, 5);
+	assert_int_equal(st.batch_entries.count, 5);
+	assert_int_equal(st.batch_entries.sum, 5);
+	assert_int_equal(st.batch_entries.buckets[0], 5);
+	assert_true(st.commit_latency_ns.max > 0);
+	assert_true(st.commit_latency_ns.sum >= st.commit_latency_ns.max);
+
+	/* Failed calls are counted; nothing is appended by them. */
+	t_assert_rc(logstore_log_append_at(log, 0, "x", 1, 0, NULL), -EINVAL);
+	t_assert_rc(logstore_log_append_at(log, T_TIME0 - 1, "x", 1, 0, NULL),
+		    LOGSTORE_ETIME);
+	logstore_log_stats(log, &st);
+	assert_int_equal(st.failed_operations, 2);
+	assert_int_equal(st.entries_appended, 5);
+
+	logstore_reader *a, *b;
+	t_assert_ok(logstore_reader_open(log, NULL, &a));
+	t_assert_ok(logstore_reader_open(log, NULL, &b));
+	logstore_log_stats(log, &st);
+	assert_int_equal(st.readers_open, 2);
+	logstore_reader_close(a);
+	logstore_log_stats(log, &st);
+	assert_int_equal(st.readers_open, 1);
+	logstore_reader_close(b);
+	logstore_log_stats(log, &st);
+	assert_int_equal(st.readers_open, 0);
+
+	t_entries_free(&model);
+	t_close(log);
+}
+
+/* The value of the line "name value" in text, or -1 if absent. */
+static long long metric(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = text; (p = strstr(p, name)) != NULL; p += n) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 10);
+	}
+	return -1;
+}
+
+static void test_prometheus_text(void **state)
+{
+	struct t_ctx *ctx = *state;
+	logstore_log *log = t_open_small(ctx, 0);
+	struct t_entries model = {0};
+	for (int i = 0; i < 3; i++)
+		t_append(log, &model, 10, (uint64_t)i);
+
+	size_t need = 0;
+	t_assert_rc(logstore_log_metrics_prometheus(log, NULL, 0, &need),
+		    -ENOSPC);
+	assert_true(need > 0);
+	char *buf = malloc(need + 1);
+	assert_non_null(buf);
+	size_t len = 0;
+	/* Room for the text but not its NUL: still too small. */
+	t_assert_rc(logstore_log_metrics_prometheus(log, buf, need, &len),
+		    -ENOSPC);
+	assert_int_equal(len, need);
+	t_assert_ok(logstore_log_metrics_prometheus(log, buf, need + 1, &len));
+	assert_int_equal(len, need);
+	assert_int_equal(strlen(buf), len);
+
+	assert_int_equal(metric(buf, "logstore_entries_appended_total"), 3);
+	assert_int_equal(metric(buf, "logstore_bytes_appended_total"), 30);
+	assert_int_equal(metric(buf, "logstore_batches_written_total"), 3);
+	assert_int_equal(metric(buf, "logstore_durable_seq"), 3);
+	assert_int_equal(metric(buf, "logstore_failed"), 0);
+	assert_int_equal(metric(buf, "logstore_readers_open"), 0);
+	assert_non_null(
+	    strstr(buf, "# TYPE logstore_entries_appended_total counter\n"));
+	assert_non_null(
+	    strstr(buf, "# TYPE logstore_commit_latency_seconds histogram\n"));
+	assert_int_equal(metric(buf, "logstore_batch_entries_bucket{le=\"1\"}"),
+			 3);
+	assert_int_equal(
+	    metric(buf, "logstore_batch_entries_bucket{le=\"+Inf\"}"), 3);
+	assert_int_equal(metric(buf, "logstore_batch_entries_sum"), 3);
+	assert_int_equal(metric(buf, "logstore_batch_entries_count"), 3);
+	assert_int_equal(metric(buf, "logstore_commit_latency_seconds_count"),
+			 3);
+	/* The text ends with a newline and nothing else follows. */
+	assert_int_equal(buf[len - 1], '\n');
+
+	t_assert_rc(logstore_log_metrics_prometheus(NULL, buf, need, &len),
+		    -EINVAL);
+	t_assert_rc(logstore_log_metrics_prometheus(log, buf, need, NULL),
+		    -EINVAL);
+	free(buf);
+	t_entries_free(&model);
+	t_close(log);
+}
+
+int main(void)
+{
+	int rc = t_uring_available();
+	if (rc)
+		return rc;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_histogram_buckets),
+	    cmocka_unit_test_setup_teardown(test_counters_after_work, t_setup,
+					    t_teardown),
+	    cmocka_unit_test_setup_teardown(test_prometheus_text, t_setup,
+					    t_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
