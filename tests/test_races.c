@@ -3,10 +3,13 @@
  * Goal: retention racing everything else. (a) The compactor thread
  * removes sealed segments while writers append across rollovers and
  * readers - of the writer's handle and of a read-only handle - read from
- * the oldest entry on. (b) Many readers open (seeking by seq and by
- * time), read a little and close, in several threads, while segments are
- * retired by hand. No reader may see an error, a wrong byte, a gap or a
- * step back; a removed segment stays readable to a reader inside it. Run
+ * the oldest entry on, and followers (logstore_reader_next_wait) of both
+ * handles sleep at the end to be woken by the writer. (b) Many readers
+ * open (seeking by seq and by time), read a little and close, in several
+ * threads, while segments are retired by hand. No reader may see an
+ * error, a wrong byte or a step back, nor skip entries that are still in
+ * the log (a reader that falls behind retention jumps to the oldest entry
+ * left); a removed segment stays readable to a reader inside it. Run
  * under ThreadSanitizer in CI (LOGSTORE_TSAN), so a data race fails too.
  *
  * Method: payloads are a function of (thread, counter) with both written
@@ -209,6 +212,45 @@ static void append_setup(logstore_log *log)
 	    logstore_log_append(log, buf, len, LOGSTORE_DURABLE, NULL, NULL));
 }
 
+/*
+ * A follower: one reader from the oldest entry that sleeps in
+ * logstore_reader_next_wait at the end, until it has read the last entry
+ * the writers will append. Wake-ups and retention race with it.
+ */
+static void *follower_main(void *arg)
+{
+	struct worker *w = arg;
+	logstore_log *log = w->id % 2 ? w->sh->ro : w->sh->log;
+	uint64_t last = WRITERS * PER_WRITER + 1, prev = 0;
+	logstore_reader *r = NULL;
+	struct logstore_entry e;
+	int rc = logstore_reader_open(log, NULL, &r);
+
+	T_CHECK(rc == 0, "follower open: %s", logstore_strerror(rc));
+	while (rc == 0 && prev < last) {
+		/* 10 ms: an END after the writers finished is a failure. */
+		bool done = !writers_running(w->sh);
+		rc = logstore_reader_next_wait(r, &e, 10 * 1000 * 1000);
+		if (rc == LOGSTORE_END && !done) {
+			rc = 0;
+			continue;
+		}
+		T_CHECK(rc == 0, "follower at seq %llu: %s: %s",
+			(unsigned long long)prev, logstore_strerror(rc),
+			logstore_error_detail());
+		if (rc)
+			break;
+		unsigned t = 0, c = 0;
+		T_CHECK(payload_ok(&e, &t, &c), "follower: seq %llu",
+			(unsigned long long)e.seq);
+		if (prev && e.seq != prev + 1)
+			check_gap(w->sh, log, prev, e.seq);
+		prev = e.seq;
+	}
+	logstore_reader_close(r);
+	return NULL;
+}
+
 static logstore_log *open_ro(struct t_ctx *ctx)
 {
 	struct logstore_options opts;
@@ -222,8 +264,8 @@ static void test_compactor_readers_rollover(void **state)
 {
 	struct t_ctx *ctx = *state;
 	struct shared sh = {.clock = &ctx->clock};
-	struct worker ww[WRITERS], rw[READERS];
-	pthread_t wt[WRITERS], rt[READERS];
+	struct worker ww[WRITERS], rw[READERS], fw[2];
+	pthread_t wt[WRITERS], rt[READERS], ft[2];
 	struct logstore_stats st;
 
 	sh.log = t_open_small(ctx, SEG16);
@@ -242,10 +284,17 @@ static void test_compactor_readers_rollover(void **state)
 		assert_int_equal(
 		    pthread_create(&wt[i], NULL, writer_main, &ww[i]), 0);
 	}
+	for (unsigned i = 0; i < 2; i++) {
+		fw[i] = (struct worker){.sh = &sh, .id = i};
+		assert_int_equal(
+		    pthread_create(&ft[i], NULL, follower_main, &fw[i]), 0);
+	}
 	for (unsigned i = 0; i < WRITERS; i++)
 		pthread_join(wt[i], NULL);
 	for (unsigned i = 0; i < READERS; i++)
 		pthread_join(rt[i], NULL);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(ft[i], NULL);
 	t_assert_ok(logstore_compactor_stop(sh.log));
 	logstore_log_stats(sh.log, &st);
 	fprintf(stderr,
