@@ -1353,9 +1353,28 @@ struct AppendShared {
 	std::unique_ptr<Store> store;
 	std::string dir;
 	Failure failure;
+	// Durable runs: ns per call, [thread][iteration], preallocated.
+	std::vector<std::vector<int64_t>> latencies_ns;
 };
 
 AppendShared g_append;
+
+// p50 and p99 of the per-call latencies of all threads, in µs.
+void ReportLatencies(benchmark::State &state, AppendShared &sh)
+{
+	std::vector<int64_t> all;
+	for (const auto &slot : sh.latencies_ns)
+		all.insert(all.end(), slot.begin(), slot.end());
+	sh.latencies_ns.clear();
+	if (all.empty())
+		return;
+	std::sort(all.begin(), all.end());
+	auto at = [&](double q) {
+		return double(all[size_t(q * double(all.size() - 1))]) / 1e3;
+	};
+	state.counters["p50_us"] = at(0.50);
+	state.counters["p99_us"] = at(0.99);
+}
 
 void RunAppend(benchmark::State &state, const Engine &engine, Mode mode,
 	       size_t len)
@@ -1365,9 +1384,17 @@ void RunAppend(benchmark::State &state, const Engine &engine, Mode mode,
 	std::vector<unsigned char> payload(len);
 	FillRandom(uint64_t(thread) << 40, payload.data(), len);
 	std::string error;
+	const bool timed = mode == Mode::kDurable;
+	int64_t *latency = nullptr;
+	size_t i = 0;
 
 	if (thread == 0) {
 		sh.failure.Reset();
+		sh.latencies_ns.clear();
+		if (timed)
+			sh.latencies_ns.assign(
+			    size_t(state.threads()),
+			    std::vector<int64_t>(size_t(state.max_iterations)));
 		sh.dir = MakeDir(engine.name);
 		sh.store = engine.make();
 		if (!sh.store->Open(sh.dir, mode, state.threads(), &error) ||
@@ -1379,9 +1406,18 @@ void RunAppend(benchmark::State &state, const Engine &engine, Mode mode,
 	for (auto _ : state) {
 		if (sh.failure.failed())
 			continue;
+		const int64_t start = timed ? MonotonicNs() : 0;
 		if (!sh.store->Append(thread, NextTime(), payload.data(), len,
-				      &error))
+				      &error)) {
 			sh.failure.Set(error);
+			continue;
+		}
+		if (timed) {
+			if (latency == nullptr)
+				latency =
+				    sh.latencies_ns[size_t(thread)].data();
+			latency[i++] = MonotonicNs() - start;
+		}
 	}
 
 	state.SetItemsProcessed(int64_t(state.iterations()));
@@ -1406,6 +1442,8 @@ void RunAppend(benchmark::State &state, const Engine &engine, Mode mode,
 	}
 	if (!sh.store->Close(&error))
 		sh.failure.Set(error);
+	if (!sh.failure.failed())
+		ReportLatencies(state, sh);
 	sh.store.reset();
 	RemoveTree(sh.dir);
 	sh.failure.Report(state);
