@@ -55,6 +55,9 @@ const char *logstore_strerror(int code)
 		return "log is open read-only";
 	case LOGSTORE_EFORMAT:
 		return "segment has an unsupported format version";
+	case LOGSTORE_ETYPE:
+		return "entry does not match the codec (type tag, version or "
+		       "length)";
 	}
 	if (code < 0 && code > -4096)
 		return strerror(-code);

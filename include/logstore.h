@@ -56,6 +56,7 @@ extern "C" {
 #define LOGSTORE_EACTIVE (-10007)  /* the active segment cannot be removed */
 #define LOGSTORE_EREADONLY (-10008) /* write call on a read-only handle */
 #define LOGSTORE_EFORMAT (-10009)  /* segment written by an unknown format version */
+#define LOGSTORE_ETYPE (-10010)    /* entry's type tag or length does not match the codec */
 
 /* Limits of the options; logstore_log_open() returns -EINVAL outside them. */
 #define LOGSTORE_SEGMENT_BYTES_MIN (16u * 1024)   /* header page + index page + data */
@@ -386,6 +387,192 @@ LOGSTORE_API int logstore_reader_next_wait(logstore_reader *reader,
 
 /* Close the reader. NULL is accepted. */
 LOGSTORE_API void logstore_reader_close(logstore_reader *reader);
+
+/*
+ * ---- Typed entries (codecs) ----
+ *
+ * A codec turns values of one application type into entry payloads and
+ * back: the application describes its type once, in a struct
+ * logstore_codec (its "registration"), and then appends and reads typed
+ * values. Each typed entry starts with an 8-byte tag: the codec's
+ * type_id and version, little-endian uint32 each. A reader checks the tag
+ * and the length before decoding, so a value of another type or of
+ * another layout version is refused with LOGSTORE_ETYPE instead of being
+ * misread. A log may hold several types: logstore_entry_tag() says which
+ * codec an entry needs.
+ *
+ * The bytes after the tag are 8-byte aligned in the mapping (records and
+ * their payloads are), so a fixed-layout struct is read in place, without
+ * a copy (logstore_entry_view). The JSON codec is in logstore_json.h.
+ */
+#define LOGSTORE_CODEC_TAG_BYTES 8u
+/*
+ * Values encoded up to this size are encoded on the stack; a larger one
+ * costs one malloc per append (the codec says how much it needs).
+ */
+#define LOGSTORE_CODEC_INLINE_BYTES 4096u
+
+struct logstore_codec {
+	uint32_t type_id;   /* the application's number for the type */
+	uint32_t version;   /* of the encoding; entries of another are ETYPE */
+	size_t fixed_bytes; /* > 0: every value encodes to exactly this
+			     * many bytes (logstore_entry_view needs it) */
+	/*
+	 * Encode value into buf (cap bytes) and set *len. Returns 0,
+	 * -ENOSPC with *len = the bytes needed when cap is too small, or
+	 * another negative code.
+	 */
+	int (*encode)(const struct logstore_codec *codec, const void *value,
+		      void *buf, size_t cap, size_t *len);
+	/*
+	 * Decode the len bytes at data (after the tag) into value. Returns 0
+	 * or a negative code (LOGSTORE_ETYPE for bytes it cannot read).
+	 */
+	int (*decode)(const struct logstore_codec *codec, const void *data,
+		      size_t len, void *value);
+	void *ctx; /* for encode and decode; the library never touches it */
+};
+
+/*
+ * Fill codec for a fixed-layout struct of size bytes: encode and decode
+ * copy the struct's bytes, logstore_entry_view() reads it in place. The
+ * struct must have no pointers, and its layout (including padding and
+ * byte order) is the format: change version when it changes.
+ */
+LOGSTORE_API void logstore_codec_init_struct(struct logstore_codec *codec,
+					     uint32_t type_id,
+					     uint32_t version, size_t size);
+
+/*
+ * Append value, encoded by codec behind its tag, as one entry. Otherwise
+ * as logstore_log_append(). Returns its codes, the encoder's, and -EINVAL
+ * (fixed_bytes set but the encoder produced another length).
+ * Thread-safe if the codec's encode is.
+ */
+LOGSTORE_API int logstore_log_append_value(logstore_log *log,
+					   const struct logstore_codec *codec,
+					   const void *value, int durability,
+					   uint64_t *seq, int64_t *time_ns);
+
+/*
+ * The tag of a typed entry. out: type_id and version.
+ * Returns 0 or LOGSTORE_ETYPE (shorter than a tag).
+ */
+LOGSTORE_API int logstore_entry_tag(const struct logstore_entry *entry,
+				    uint32_t *type_id, uint32_t *version);
+
+/*
+ * Decode entry with codec into value (what codec->decode writes).
+ * Returns 0, LOGSTORE_ETYPE (the tag names another type or version, or
+ * fixed_bytes is set and the length differs; logstore_error_detail()
+ * says which), or the decoder's code.
+ */
+LOGSTORE_API int logstore_entry_decode(const struct logstore_entry *entry,
+				       const struct logstore_codec *codec,
+				       void *value);
+
+/*
+ * Zero-copy read of a fixed-layout value: *value points to the struct
+ * inside the entry's payload (8-byte aligned). The memory is the entry's:
+ * valid as long as entry->data is (see the function that filled the
+ * entry), read-only. Returns 0, LOGSTORE_ETYPE (tag or length mismatch),
+ * -EINVAL (codec->fixed_bytes is 0, or the payload is not 8-byte aligned,
+ * as a copy made by logstore_log_last_entry() may not be).
+ */
+LOGSTORE_API int logstore_entry_view(const struct logstore_entry *entry,
+				     const struct logstore_codec *codec,
+				     const void **value);
+
+/*
+ * logstore_reader_next() then logstore_entry_decode(). out: value, and
+ * entry (may be NULL). On LOGSTORE_ETYPE the reader has moved past the
+ * entry, so a caller can skip entries of other types.
+ * Returns 0, LOGSTORE_END, or the codes of both.
+ */
+LOGSTORE_API int logstore_reader_next_value(logstore_reader *reader,
+					    const struct logstore_codec *codec,
+					    void *value,
+					    struct logstore_entry *entry);
+
+/*
+ * ---- Verification and repair ----
+ *
+ * What `logstore verify` and `logstore repair` do, for a service that
+ * embeds the library and wants the same checks.
+ */
+
+/* Where logstore_log_verify() is; passed to its progress callback. */
+struct logstore_verify_progress {
+	const char *segment;   /* name of the segment being checked */
+	size_t segment_index;  /* 0-based, oldest first */
+	size_t segment_count;  /* segments to check */
+	uint64_t bytes_done;   /* record bytes checked so far, all segments */
+	uint64_t bytes_total;  /* record bytes to check in all */
+};
+
+struct logstore_verify_result {
+	uint64_t segments;      /* segments checked */
+	uint64_t entries;       /* records whose checks passed */
+	uint64_t bytes;         /* record bytes checked */
+	uint64_t index_entries; /* time-index entries checked */
+	char bad_segment[32];   /* first damaged segment; "" if none */
+	uint64_t bad_offset;    /* byte offset of the damage in it */
+};
+
+/*
+ * Check every record (checksum, sequence, time, salt) of every segment,
+ * the time index and seal of every sealed segment (checksum, and that
+ * each index entry names a record with that time and sequence number),
+ * that sealed segments hold only zeros after their records, and that
+ * each segment starts where the previous one ended. The active segment
+ * is checked up to the committed end. Works on a read-only handle while
+ * another process writes.
+ * progress: called after each segment and about every 16 MiB, with
+ * progress_ctx; may be NULL.
+ * out: result (may be NULL).
+ * Returns 0, LOGSTORE_ECORRUPT (the first damage: result->bad_segment and
+ * bad_offset, and logstore_error_detail(), say where and what), -errno
+ * from mapping a segment. Thread-safe; reads only.
+ */
+LOGSTORE_API int logstore_log_verify(
+    logstore_log *log,
+    void (*verify_progress)(const struct logstore_verify_progress *progress,
+			    void *progress_ctx),
+    void *progress_ctx, struct logstore_verify_result *result);
+
+/* Flags of logstore_log_repair(). */
+#define LOGSTORE_REPAIR_FORCE 1u /* cut at the first invalid record even
+				  * when valid records follow it (damage,
+				  * not a torn tail): they are saved too */
+
+struct logstore_repair_result {
+	char segment[32];     /* the last segment's name; "" if no segment */
+	uint64_t end_offset;  /* where its records end after the repair */
+	uint64_t cut_bytes;   /* bytes cut (and saved); 0: nothing to do */
+	bool forced;          /* damage before the tail was cut */
+	char save_path[4096]; /* the side file written; "" if none */
+};
+
+/*
+ * Repair the log in dir without appending: take the writer lock, find
+ * where the valid records of the last segment end, copy every byte after
+ * that which is not zero into a side file (save_path, or NULL for
+ * "DIR/<segment>.cut-<offset>"; the file must not exist), make the copy
+ * durable, then zero those bytes in the segment (and clear its seal if it
+ * no longer matches) and fdatasync. This is what a writer's open does to
+ * a torn tail, plus the side file. An invalid record followed by valid
+ * ones (damage, not a tear) is refused with LOGSTORE_ECORRUPT unless
+ * flags has LOGSTORE_REPAIR_FORCE. Only the last segment is repaired:
+ * damage in an older one is reported by logstore_log_verify() and stays.
+ * out: result (may be NULL).
+ * Returns 0, LOGSTORE_ELOCKED (a writer is running), LOGSTORE_ECORRUPT,
+ * LOGSTORE_EFORMAT, -EEXIST (the side file exists), -ENOENT (no such
+ * directory), -errno. Not thread-safe with a writer of the same log (it
+ * takes the lock, so it cannot run beside one).
+ */
+LOGSTORE_API int logstore_log_repair(const char *dir, const char *save_path,
+				     unsigned flags,
+				     struct logstore_repair_result *result);
 
 #ifdef __cplusplus
 }
