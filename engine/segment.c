@@ -437,7 +437,6 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 	st->bad_seq = seq + 1;
 }
 
-/* Whether the 512-byte sector at off (aligned) holds only zeros. */
 /* The salt in the header of the file now at seg's path, or 0. */
 uint32_t ls_segment_file_salt(const struct ls_segment *seg)
 {
@@ -450,12 +449,20 @@ uint32_t ls_segment_file_salt(const struct ls_segment *seg)
 	return n == (ssize_t)sizeof(b) ? ls_get_u32(b) : 0;
 }
 
-static bool sector_zero(const struct ls_segment *seg, uint64_t off)
+/* Whether the bytes [from, to) (8-byte aligned) are all zeros. */
+static bool range_zero(const struct ls_segment *seg, uint64_t from,
+		       uint64_t to)
 {
-	for (uint64_t o = off; o < off + LS_SECTOR_BYTES; o += 8)
+	for (uint64_t o = from; o < to; o += 8)
 		if (ls_get_u64(seg->map + o) != 0)
 			return false;
 	return true;
+}
+
+/* Whether the 512-byte sector at off (aligned) holds only zeros. */
+static bool sector_zero(const struct ls_segment *seg, uint64_t off)
+{
+	return range_zero(seg, off, off + LS_SECTOR_BYTES);
 }
 
 /*
@@ -509,6 +516,13 @@ bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 		return false;
 	uint64_t s =
 	    (off + LS_SECTOR_BYTES - 1) & ~(uint64_t)(LS_SECTOR_BYTES - 1);
+	/*
+	 * A header that straddles a sector boundary may have lost its first
+	 * sector and kept the next one (salt and seq): then the bytes from
+	 * the record to that boundary, its crc at least, are zeros.
+	 */
+	if (s != off && range_zero(seg, off, s))
+		return false;
 	for (; s + LS_SECTOR_BYTES <= next; s += LS_SECTOR_BYTES)
 		if (sector_zero(seg, s))
 			return false;
