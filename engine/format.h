@@ -105,8 +105,9 @@
  * counted as dropped and overwritten with zeros (and fdatasynced) before
  * anything is appended, so a later record can never be chained to stale
  * bytes. An invalid record of the last segment that holds no all-zero
- * 512-byte sector (so was written whole) and is followed by a valid record
- * is corruption, not a torn tail. A sealed or non-last segment that fails
+ * 512-byte sector, does not start with zeros up to the next sector
+ * boundary (so was written whole), and is followed by a valid record is
+ * corruption, not a torn tail. A sealed or non-last segment that fails
  * a check, or has bytes other than zeros after its records, is corrupt.
  *
  * Time index entry (16 bytes, in the index region, one entry for the

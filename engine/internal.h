@@ -15,6 +15,7 @@
 #ifndef LOGSTORE_INTERNAL_H
 #define LOGSTORE_INTERNAL_H
 
+#include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -152,6 +153,8 @@ struct ls_batch {
 	bool buf_registered;	/* buf is io_uring fixed buffer 0 (opt-in) */
 	int fsync_res;		/* result of the linked fsync, once reaped */
 	bool fsync_reaped;	/* its completion was seen */
+	int fsync_fd;		/* the file the fsync syncs */
+	uint64_t fsync_mark;	/* ls_fault_fsync_mark() when prepared */
 };
 
 /* Undo record of the newest entry in the fill batch: claim abort. */
@@ -331,6 +334,17 @@ void ls_prepare_want(logstore_log *log);
 int ls_prepare_take(logstore_log *log, struct ls_segment **out);
 void ls_prepare_seal_later(logstore_log *log, struct ls_segment *seg);
 void ls_prepare_wait_idle(logstore_log *log);
+
+/*
+ * Errors that say the machine lacks room (disk, quota, descriptors,
+ * memory) or that an operation was called off, not that written data may
+ * be lost: they fail one operation, never the log.
+ */
+static inline bool ls_resource_error(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT || rc == -EMFILE ||
+	       rc == -ENFILE || rc == -ENOMEM || rc == -ECANCELED;
+}
 
 /* stats.c */
 int64_t ls_monotonic_ns(void);

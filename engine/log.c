@@ -469,7 +469,9 @@ static int refresh_last(logstore_log *log, bool live,
 		}
 		return 0;
 	}
-	return finalize_by_scan(last, false);
+	int rc = finalize_by_scan(last, false);
+	/* Removed since it was listed: the next refresh drops it. */
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /*
@@ -502,6 +504,15 @@ int ls_log_refresh(logstore_log *log)
 		if (have && seg->first_seq >= v.active_first_seq)
 			continue;
 		rc = finalize_by_scan(seg, true);
+		if (rc == -ENOENT) {
+			/*
+			 * Removed by the writer since it was listed; no
+			 * reader is inside (it would be mapped).
+			 */
+			drop_removed(log, i--);
+			rc = 0;
+			continue;
+		}
 		atomic_store(&seg->sealed, rc == 0);
 	}
 	if (!rc && log->nsegs)
@@ -614,11 +625,17 @@ static int recover_last(logstore_log *log)
 	if (seg->fd < 0)
 		return ls_error(seg->fd, "segment %s: open: %s", seg->name,
 				strerror(-seg->fd));
-	if (torn_end > st.end) {
+	/*
+	 * What a crashed writer left in the page cache is read as committed
+	 * here, and durable_seq will vouch for it: make it durable first.
+	 */
+	if (torn_end > st.end)
 		rc = zero_torn_tail(log, seg, st.end, torn_end);
-		if (rc)
-			return rc;
-	}
+	else if ((rc = ls_sys_fdatasync(seg->fd)) != 0)
+		ls_error(rc, "segment %s: fdatasync: %s", seg->name,
+			 strerror(-rc));
+	if (rc)
+		return rc;
 	/* A seal that was not believed must not outlive this open. */
 	if (seg->reopenable) {
 		rc = ls_segment_clear_seal(seg);

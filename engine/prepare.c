@@ -18,7 +18,8 @@
  * returned by the next ls_prepare_take(), which asks for another try: the
  * rollover fails without failing the log, as creating the segment on the
  * appender would have. A failed seal (an fdatasync error) fails the log:
- * durability failures are sticky (STYLE.md rule 5).
+ * durability failures are sticky (STYLE.md rule 5); a seal that finds
+ * the disk full leaves the segment unsealed (the next open scans it).
  *
  * Close: ls_prepare_stop() interrupts a preparation between 1 MiB writes,
  * seals what is queued, and deletes the prepared file.
@@ -39,6 +40,15 @@
 static void seal_one(logstore_log *log, struct ls_segment *seg, bool thread)
 {
 	int rc = ls_segment_seal(log, seg, 0);
+	if (rc && ls_resource_error(rc)) {
+		/*
+		 * No room for the index or the seal: the segment stays
+		 * unsealed, with its index in memory; its records are
+		 * durable already, and the next open scans it.
+		 */
+		ls_segment_unref(seg);
+		return;
+	}
 	if (rc) {
 		if (thread)
 			ls_writer_fail(log, rc);
@@ -177,6 +187,13 @@ int ls_prepare_take(logstore_log *log, struct ls_segment **out)
 	if (log->prepared) {
 		*out = log->prepared;
 		log->prepared = NULL;
+		/*
+		 * The next preparation waits until this rollover is done and
+		 * asks again (ls_prepare_want): the thread then seals the old
+		 * segment first, and the rollover's own flushes do not queue
+		 * behind a zero-fill, in an order tests can rely on.
+		 */
+		log->prep_wanted = false;
 	} else {
 		rc = log->prep_error ? log->prep_error : -ECANCELED;
 		log->prep_error = 0;

@@ -278,12 +278,19 @@ int ls_segment_activate(logstore_log *log, struct ls_segment *seg,
 		rc = ls_sys_rename(tmp, seg->path);
 	if (!rc && fstat(seg->fd, &st) == 0)
 		seg->ino = (uint64_t)st.st_ino;
+	/*
+	 * Once renamed, the file is a segment with a durable header, even
+	 * if the directory fsync fails below: it stays (an empty last
+	 * segment is deleted by the next open), and is never unlinked on
+	 * the commit path.
+	 */
+	if (!rc)
+		seg->activated = true;
 	if (!rc)
 		rc = ls_sys_fsync(log->dir_fd);
 	if (rc)
 		return ls_error(rc, "%s: starting segment: %s", seg->path,
 				logstore_strerror(rc));
-	seg->activated = true;
 	return 0;
 }
 
@@ -553,7 +560,6 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 	st->bad_seq = seq + 1;
 }
 
-/* Whether the 512-byte sector at off (aligned) holds only zeros. */
 /* The salt in the header of the file now at seg's path, or 0. */
 uint32_t ls_segment_file_salt(const struct ls_segment *seg)
 {
@@ -566,12 +572,19 @@ uint32_t ls_segment_file_salt(const struct ls_segment *seg)
 	return n == (ssize_t)sizeof(b) ? ls_get_u32(b) : 0;
 }
 
-static bool sector_zero(const struct ls_segment *seg, uint64_t off)
+/* Whether the bytes [from, to) (8-byte aligned) are all zeros. */
+static bool range_zero(const struct ls_segment *seg, uint64_t from, uint64_t to)
 {
-	for (uint64_t o = off; o < off + LS_SECTOR_BYTES; o += 8)
+	for (uint64_t o = from; o < to; o += 8)
 		if (ls_get_u64(seg->map + o) != 0)
 			return false;
 	return true;
+}
+
+/* Whether the 512-byte sector at off (aligned) holds only zeros. */
+static bool sector_zero(const struct ls_segment *seg, uint64_t off)
+{
+	return range_zero(seg, off, off + LS_SECTOR_BYTES);
 }
 
 /*
@@ -625,6 +638,13 @@ bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 		return false;
 	uint64_t s =
 	    (off + LS_SECTOR_BYTES - 1) & ~(uint64_t)(LS_SECTOR_BYTES - 1);
+	/*
+	 * A header that straddles a sector boundary may have lost its first
+	 * sector and kept the next one (salt and seq): then the bytes from
+	 * the record to that boundary, its crc at least, are zeros.
+	 */
+	if (s != off && range_zero(seg, off, s))
+		return false;
 	for (; s + LS_SECTOR_BYTES <= next; s += LS_SECTOR_BYTES)
 		if (sector_zero(seg, s))
 			return false;

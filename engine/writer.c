@@ -168,14 +168,14 @@ static void prep_fsync(struct ls_batch *b, int fd)
 	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 	sqe->user_data = LS_UD_FSYNC;
 	b->fsync_reaped = false;
+	b->fsync_fd = fd;
+	/* The power-loss recorder: this fsync covers writes noted so far. */
+	b->fsync_mark = ls_fault_fsync_mark();
 }
 
 static int submit(struct ls_batch *b, unsigned n)
 {
-	int rc;
-	do
-		rc = io_uring_submit(&b->ring);
-	while (rc == -EINTR);
+	int rc = ls_sys_uring_submit_and_wait(&b->ring, 0);
 	if (rc < 0)
 		return rc;
 	return (unsigned)rc == n ? 0 : -EIO;
@@ -207,6 +207,7 @@ static int submit_write(struct ls_batch *b, int fd, uint32_t done)
 static int ring_write(logstore_log *log, struct ls_batch *b, int fd)
 {
 	uint32_t done = 0;
+	ls_fault_note_write(fd, b->buf, b->len, b->start_off);
 	for (int attempt = 0; attempt < LS_SHORT_WRITE_RETRY_MAX; attempt++) {
 		int rc = submit_write(b, fd, done);
 		int wres = 0;
@@ -214,7 +215,7 @@ static int ring_write(logstore_log *log, struct ls_batch *b, int fd)
 			; /* an fsync completed first: only if cancelled */
 		if (rc < 0)
 			return rc;
-		wres = ls_fault_result(LS_SYS_URING_WRITE, wres);
+		wres = ls_fault_result(LS_SYS_URING_WRITE, fd, wres);
 		if (wres > 0 && done + (uint32_t)wres >= b->len)
 			return 0; /* the linked fsync runs on */
 		/* The linked fsync is cancelled: reap it before going on. */
@@ -233,14 +234,31 @@ static int ring_write(logstore_log *log, struct ls_batch *b, int fd)
 	return -EIO;
 }
 
-/* Wait for the batch's fsync (submitted by ring_write or alone). */
+/*
+ * Wait for the batch's fsync (submitted by ring_write or alone).
+ * -EINTR/-EAGAIN mean the fsync was not done (interrupted, or io-wq could
+ * not take it), not that write-back failed, so it is made again; any
+ * other error is final (STYLE.md 5).
+ */
 static int ring_wait_fsync(logstore_log *log, struct ls_batch *b)
 {
-	int wres = 0, rc = 0;
-	while (!b->fsync_reaped && (rc = reap_one(b, &wres)) >= 0)
-		;
-	atomic_fetch_add_explicit(&log->st_fsyncs, 1, memory_order_relaxed);
-	return rc < 0 ? rc : ls_fault_result(LS_SYS_URING_FSYNC, b->fsync_res);
+	for (int attempt = 0; attempt < LS_SYS_RETRY_MAX; attempt++) {
+		int wres = 0, rc = 0;
+		while (!b->fsync_reaped && (rc = reap_one(b, &wres)) >= 0)
+			;
+		atomic_fetch_add_explicit(&log->st_fsyncs, 1,
+					  memory_order_relaxed);
+		if (rc < 0)
+			return rc;
+		rc = ls_fault_result_fsync(b->fsync_fd, b->fsync_res,
+					   b->fsync_mark);
+		if (rc != -EINTR && rc != -EAGAIN)
+			return rc;
+		prep_fsync(b, b->fsync_fd);
+		if ((rc = submit(b, 1)) != 0)
+			return rc;
+	}
+	return -EINTR;
 }
 
 /*
@@ -601,8 +619,17 @@ static int next_segment(logstore_log *log, bool first, uint64_t first_seq,
 		return ls_segment_create(log, first_seq, first_time, out);
 	struct ls_segment *seg = NULL;
 	int rc = ls_prepare_take(log, &seg);
-	if (!rc)
+	if (!rc) {
 		rc = ls_segment_activate(log, seg, first_seq, first_time);
+		/*
+		 * A write or an fsync that failed while the segment joins
+		 * the log (its header, its name) is a durability failure:
+		 * fail-stop (STYLE.md 5). A full disk is not: the appender
+		 * gets the error and the next append tries again.
+		 */
+		if (rc && !ls_resource_error(rc))
+			ls_writer_fail(log, rc);
+	}
 	if (rc && seg)
 		ls_segment_prepared_discard(log, seg);
 	else if (!rc)
@@ -639,6 +666,8 @@ static int roll(logstore_log *log, uint64_t first_seq, int64_t first_time)
 
 	pthread_mutex_lock(&log->mu);
 	log->writing = false;
+	if (rc && log->failed)
+		rc = failed_error(log);
 	switch_segment(log, old, seg);
 	if (seg || old) {
 		log->segments_prepared = true;

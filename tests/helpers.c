@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "internal.h"
 #include "sys.h"
 
 __thread const char *t_at_file = "?";
@@ -503,4 +504,23 @@ int t_forget_clean_close(const char *dir)
 	free(path);
 	free(names);
 	return rc;
+}
+
+void t_crash_close(logstore_log *log)
+{
+	/* A failed log's close neither syncs nor seals: it only releases. */
+	pthread_mutex_lock(&log->mu);
+	if (!log->failed)
+		log->failed = LOGSTORE_EFAILED;
+	pthread_mutex_unlock(&log->mu);
+	logstore_log_close(log);
+}
+
+unsigned long t_env_count(const char *name, unsigned long dflt)
+{
+	const char *env = getenv(name);
+
+	if (!env || !*env)
+		return dflt;
+	return strtoul(env, NULL, 0);
 }

@@ -149,6 +149,21 @@ int t_uring_available(void);
  */
 int t_forget_clean_close(const char *dir);
 
+/*
+ * Abandon a writer handle as a crash would: nothing more is written, no
+ * sync, no seal; the lock, the mappings and the memory are released so
+ * the log can be opened again in this process. What reached the page
+ * cache stays there (a process crash); ls_fault_power_loss() can then
+ * take away what was not fsynced (a power loss). No cmocka.
+ */
+void t_crash_close(logstore_log *log);
+
+/*
+ * An iteration count from the environment variable name, or dflt when it
+ * is unset or empty. No cmocka.
+ */
+unsigned long t_env_count(const char *name, unsigned long dflt);
+
 /* Segment list of a log, malloc'ed; fails the test on error. */
 struct logstore_segment_info *t_segments_(logstore_log *log, size_t *count);
 

@@ -355,6 +355,45 @@ static void test_power_loss_lost_sector_is_torn_tail(void **state)
 }
 
 /*
+ * The same when the lost sector held only the first bytes of a record
+ * header that straddles a sector boundary: its crc and length read as
+ * zeros while its seq and salt, in the next sector, survived. (Found by
+ * test_powerloss, seed 15652948476023553715.)
+ */
+static void test_power_loss_lost_header_start_is_torn_tail(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct t_entries kept = {0};
+	unsigned char zeros[8] = {0};
+	char names[2][64];
+	/* Record 1 ends 8 bytes before a sector boundary: 4096 + 32 + 472. */
+	uint64_t rec2 = LS_HEADER_BYTES + ls_record_bytes(472);
+	assert_int_equal(rec2 % 512, 504);
+	logstore_log *log = t_open_small(ctx, SEG64);
+
+	t_append(log, &model, 472, 1);
+	for (uint64_t i = 0; i < 3; i++)
+		t_append(log, &model, 100, 2 + i);
+	t_close(log);
+	assert_int_equal(t_forget_clean_close(ctx->dir), 0); /* a crash */
+	assert_int_equal(t_seg_files(ctx->dir, names, 2), 1);
+	char *path = seg_path(ctx, names[0]);
+	assert_int_equal(t_write_at(path, zeros, sizeof(zeros), rec2), 0);
+
+	log = t_open_small(ctx, SEG64);
+	assert_int_equal(stats_of(log).recovery_bytes_dropped,
+			 3 * ls_record_bytes(100));
+	t_entries_push(&kept, model.v[0].seq, model.v[0].time_ns,
+		       model.v[0].data, model.v[0].len);
+	t_assert_log(log, NULL, &kept, 0);
+	t_close(log);
+	free(path);
+	t_entries_free(&kept);
+	t_entries_free(&model);
+}
+
+/*
  * A flipped bit in a record's length field makes the scan look for the
  * next record in the wrong place. It is still damage before the tail:
  * open must refuse, not cut the records after it and reuse their seqs.
@@ -1194,6 +1233,7 @@ int main(void)
 	    T(test_clean_reopen_drops_nothing),
 	    T(test_torn_atomic_batch),
 	    T(test_power_loss_lost_sector_is_torn_tail),
+	    T(test_power_loss_lost_header_start_is_torn_tail),
 	    T(test_clean_close_reopen),
 	    T(test_clean_close_with_garbage_after_end),
 	    T(test_clean_close_seal_vouches_for_damaged_records),
