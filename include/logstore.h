@@ -277,7 +277,9 @@ LOGSTORE_API int logstore_log_append_at(logstore_log *log, int64_t time_ns,
  * them are in the log, and readers see all of them at once. They land in
  * one segment with consecutive sequence numbers.
  * entries: time_ns 0 means automatic; forced times must increase. On
- * success each entry's seq and time_ns are filled in.
+ * success each entry's seq and time_ns are filled in, so an array that
+ * is appended again needs its time_ns set back to 0 (or to new forced
+ * times), else it fails with LOGSTORE_ETIME.
  * Returns 0, -EINVAL (count 0 or > LOGSTORE_BATCH_ENTRIES_MAX),
  * LOGSTORE_ETIME, LOGSTORE_ETOOBIG (the batch exceeds batch_bytes_max or a
  * segment), LOGSTORE_EFAILED, LOGSTORE_EREADONLY, -errno. On a validation
@@ -453,6 +455,9 @@ LOGSTORE_API int logstore_reader_open(logstore_log *log,
  * The memory belongs to the log; it stays valid until the next call on
  * this reader or logstore_reader_close(), even if the segment is removed
  * meanwhile. The caller must not write to it.
+ * A reader that falls behind retention (its next segment was removed
+ * before it got there) goes on with the oldest entry left: entry->seq
+ * then jumps; compare it with the previous seq + 1 to notice.
  * Returns 0, LOGSTORE_END (nothing more yet), LOGSTORE_ECORRUPT (the
  * committed data fails its checks; wrong bytes are never returned),
  * -errno from mapping a segment.
