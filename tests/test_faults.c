@@ -55,7 +55,9 @@ static const char *op_name(enum ls_sys_op op)
 /*
  * The workload: appends of every kind across rollovers, a sync, a
  * retention pass, a clean close and a reopen (recovery), then a crash
- * and a reopen (scan recovery). Returns with the log closed.
+ * and a reopen (scan recovery). Returns with the log closed. Before each
+ * close it waits for the background preparation of the next segment,
+ * so that the calls it makes do not depend on timing.
  */
 static void workload(struct t_ctx *ctx, struct t_entries *model)
 {
@@ -84,6 +86,7 @@ static void workload(struct t_ctx *ctx, struct t_entries *model)
 		t_append(log, model, 500 + (size_t)i * 10, (uint64_t)i);
 	}
 	t_assert_ok(logstore_log_sync(log));
+	ls_prepare_wait_idle(log);
 	t_close(log);
 	log = t_open_small(ctx, SEG16);
 	t_assert_log(log, NULL, model, 0);
@@ -102,10 +105,12 @@ static void workload(struct t_ctx *ctx, struct t_entries *model)
 	while (model->v[first].seq < keep_from)
 		first++;
 	t_assert_log(log, NULL, model, first);
+	ls_prepare_wait_idle(log);
 	t_crash_close(log);
 	log = t_open_small(ctx, SEG16);
 	t_assert_log(log, NULL, model, first);
 	assert_int_equal(stats_of(log).failed, 0);
+	ls_prepare_wait_idle(log);
 	t_close(log);
 }
 
