@@ -95,6 +95,9 @@ struct ls_segment {
 	int fd;		    /* writer's fd of the active segment, or -1 */
 };
 
+_Static_assert(sizeof(struct logstore_stats) % 8 == 0, "stats copy by words");
+#define LS_SHM_STATS_WORDS (sizeof(struct logstore_stats) / 8)
+
 /* The live commit watermark in LOCK, shared with other processes. */
 struct ls_shm {
 	char magic[8];			   /* "LGSTSHM1" */
@@ -114,7 +117,16 @@ struct ls_shm {
 	 */
 	_Atomic uint32_t wake_seq; /* futex word */
 	_Atomic uint32_t waiters;
+	/*
+	 * The writer's figures (struct logstore_stats, as 8-byte words),
+	 * copied after each published commit, so that a read-only handle in
+	 * another process (logstore stat) shows them. Seqlock: odd while
+	 * the writer copies; 0 until the writer's first copy.
+	 */
+	_Atomic uint64_t stats_version;
+	_Atomic uint64_t stats[LS_SHM_STATS_WORDS];
 };
+_Static_assert(sizeof(struct ls_shm) <= LS_PAGE_BYTES, "LOCK maps one page");
 
 struct ls_shm_view {
 	uint64_t active_first_seq;
@@ -128,7 +140,7 @@ struct ls_shm_view {
 enum ls_batch_state {
 	LS_BATCH_FREE = 0, /* unused */
 	LS_BATCH_FILL,	   /* appenders copy into it (log->fill) */
-	LS_BATCH_FLIGHT,   /* taken by a leader; in log->flight until published */
+	LS_BATCH_FLIGHT, /* taken by a leader; in log->flight until published */
 };
 
 /* A group-commit batch: records for one contiguous range of a segment. */
@@ -140,31 +152,31 @@ struct ls_batch {
 	uint64_t first_seq;	/* of the first record in buf */
 	uint64_t last_seq;	/* of the last record in buf */
 	int64_t last_time;
-	uint32_t entries;    /* records in buf */
-	bool need_sync;	     /* a durable append waits on it */
-	bool async;	     /* holds async appends: a flusher must take it */
-	int state;	     /* enum ls_batch_state; under mu */
-	bool sync;	     /* in flight with a linked fdatasync */
-	bool written;	     /* its write completed; under mu */
-	bool synced;	     /* its fdatasync completed; under mu */
-	int64_t started_ns;  /* monotonic: first entry, then submission */
-	struct io_uring ring;	/* this batch's write + fsync; its leader */
-	bool ring_ready;	/* ring initialized */
-	bool buf_registered;	/* buf is io_uring fixed buffer 0 (opt-in) */
-	int fsync_res;		/* result of the linked fsync, once reaped */
-	bool fsync_reaped;	/* its completion was seen */
-	int fsync_fd;		/* the file the fsync syncs */
-	uint64_t fsync_mark;	/* ls_fault_fsync_mark() when prepared */
+	uint32_t entries;     /* records in buf */
+	bool need_sync;	      /* a durable append waits on it */
+	bool async;	      /* holds async appends: a flusher must take it */
+	int state;	      /* enum ls_batch_state; under mu */
+	bool sync;	      /* in flight with a linked fdatasync */
+	bool written;	      /* its write completed; under mu */
+	bool synced;	      /* its fdatasync completed; under mu */
+	int64_t started_ns;   /* monotonic: first entry, then submission */
+	struct io_uring ring; /* this batch's write + fsync; its leader */
+	bool ring_ready;      /* ring initialized */
+	bool buf_registered;  /* buf is io_uring fixed buffer 0 (opt-in) */
+	int fsync_res;	      /* result of the linked fsync, once reaped */
+	bool fsync_reaped;    /* its completion was seen */
+	int fsync_fd;	      /* the file the fsync syncs */
+	uint64_t fsync_mark;  /* ls_fault_fsync_mark() when prepared */
 };
 
 /* Undo record of the newest entry in the fill batch: claim abort. */
 struct ls_undo {
-	uint32_t batch_len;	    /* fill->len before the entry */
-	uint64_t batch_last_seq;    /* fill->last_seq before */
-	int64_t batch_last_time;    /* fill->last_time before */
-	int64_t log_last_time;	    /* log->last_time before */
-	uint32_t index_count;	    /* seg->index_count before */
-	uint64_t index_next_off;    /* seg->index_next_off before */
+	uint32_t batch_len;	 /* fill->len before the entry */
+	uint64_t batch_last_seq; /* fill->last_seq before */
+	int64_t batch_last_time; /* fill->last_time before */
+	int64_t log_last_time;	 /* log->last_time before */
+	uint32_t index_count;	 /* seg->index_count before */
+	uint64_t index_next_off; /* seg->index_next_off before */
 };
 
 struct logstore_log {
@@ -183,24 +195,25 @@ struct logstore_log {
 
 	/* Writer state, under mu. */
 	pthread_mutex_t mu;
-	pthread_cond_t cond; /* a batch written or published, rollover, failure */
+	pthread_cond_t
+	    cond; /* a batch written or published, rollover, failure */
 	struct ls_batch batches[LS_BATCHES_MAX];
-	unsigned nbatches;	 /* pipeline_depth + 1 */
-	struct ls_batch *fill;	 /* appenders copy into this one */
+	unsigned nbatches;     /* pipeline_depth + 1 */
+	struct ls_batch *fill; /* appenders copy into this one */
 	struct ls_batch *flight[LS_BATCHES_MAX]; /* taken, in write order */
 	unsigned flight_head;			 /* oldest in flight */
 	unsigned flight_count;			 /* batches in flight */
-	bool writing;		   /* a leader is in its write phase */
-	bool rolling;		   /* a rollover is in progress */
-	bool sync_requested;	   /* logstore_log_sync waits */
-	uint64_t next_seq;	   /* of the next append */
-	uint64_t next_seq_floor;   /* set by recovery: next_seq is never less */
-	int64_t last_time;	   /* of the last assigned entry */
-	uint64_t written_seq;	   /* in the page cache and visible */
+	bool writing;		 /* a leader is in its write phase */
+	bool rolling;		 /* a rollover is in progress */
+	bool sync_requested;	 /* logstore_log_sync waits */
+	uint64_t next_seq;	 /* of the next append */
+	uint64_t next_seq_floor; /* set by recovery: next_seq is never less */
+	int64_t last_time;	 /* of the last assigned entry */
+	uint64_t written_seq;	 /* in the page cache and visible */
 	_Atomic uint64_t durable_seq; /* fdatasynced; written under mu */
-	int failed;		   /* sticky error, 0 if healthy */
+	int failed;		      /* sticky error, 0 if healthy */
 	struct ls_segment *active; /* NULL until the next append creates one */
-	uint8_t *zero_buf; /* LS_ZERO_CHUNK_BYTES of zeros */
+	uint8_t *zero_buf;	   /* LS_ZERO_CHUNK_BYTES of zeros */
 	bool segments_prepared;	   /* rollovers take prepared segments */
 	struct ls_undo undo;	   /* of the newest entry in the fill batch */
 	_Atomic uintptr_t claim_tid; /* thread holding a claim (and mu), or 0 */
@@ -208,8 +221,8 @@ struct logstore_log {
 	/* Flusher threads: lead batches of asynchronous appends. Under mu. */
 	pthread_cond_t flush_cond; /* async entries wait, or a leader may go */
 	pthread_t flushers[LOGSTORE_PIPELINE_DEPTH_MAX];
-	unsigned nflushers;	 /* started */
-	unsigned flushers_idle;	 /* waiting on flush_cond */
+	unsigned nflushers;	/* started */
+	unsigned flushers_idle; /* waiting on flush_cond */
 	bool flushers_stop;
 
 	/* Preparation thread (prepare.c), under prep_mu. */
@@ -217,11 +230,11 @@ struct logstore_log {
 	pthread_cond_t prep_cond; /* work queued, segment ready, idle */
 	pthread_t prep_thread;
 	bool prep_running;
-	_Atomic bool prep_stop;	/* read by the zero-fill loop */
-	bool prep_wanted;		/* keep a prepared segment ready */
-	bool prep_busy;			/* preparing or sealing right now */
-	struct ls_segment *prepared;	/* zero-filled, durable, unnamed */
-	int prep_error;			/* the last preparation failed */
+	_Atomic bool prep_stop;	     /* read by the zero-fill loop */
+	bool prep_wanted;	     /* keep a prepared segment ready */
+	bool prep_busy;		     /* preparing or sealing right now */
+	struct ls_segment *prepared; /* zero-filled, durable, unnamed */
+	int prep_error;		     /* the last preparation failed */
 	struct ls_segment *seal_queue[LS_SEAL_QUEUE_MAX]; /* referenced */
 	unsigned seal_count;
 
@@ -318,6 +331,7 @@ int ls_log_sync_segments(logstore_log *log);
 void ls_shm_publish(logstore_log *log, const struct ls_segment *seg);
 int64_t ls_log_now(const logstore_log *log);
 int ls_log_read_only_error(const logstore_log *log);
+bool ls_log_writer_live(const logstore_log *log);
 
 /* writer.c */
 int ls_writer_init(logstore_log *log);
@@ -350,6 +364,7 @@ static inline bool ls_resource_error(int rc)
 int64_t ls_monotonic_ns(void);
 void ls_histogram_record(struct logstore_histogram *h, uint64_t v);
 int ls_stats_failed(logstore_log *log, int rc);
+void ls_stats_publish(logstore_log *log);
 void ls_readers_wake(logstore_log *log);
 
 /* retention.c */

@@ -375,6 +375,11 @@ static bool writer_live(const logstore_log *log)
 	return fl.l_type != F_UNLCK;
 }
 
+bool ls_log_writer_live(const logstore_log *log)
+{
+	return writer_live(log);
+}
+
 static int lock_open_writer(logstore_log *log)
 {
 	int fd = openat(log->dir_fd, LS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC,
@@ -414,6 +419,7 @@ static int lock_open_writer(logstore_log *log)
 	if (v & 1)
 		atomic_store(&log->shm->version, v + 1);
 	ls_shm_publish(log, NULL);
+	atomic_store(&log->shm->stats_version, 0); /* no figures of ours yet */
 	memcpy(log->shm->magic, shm_magic, 8);
 	return 0;
 }

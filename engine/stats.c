@@ -91,7 +91,8 @@ int ls_stats_failed(logstore_log *log, int rc)
 	return rc;
 }
 
-void logstore_log_stats(logstore_log *log, struct logstore_stats *st)
+/* This handle's figures. mu held. */
+static void stats_fill(logstore_log *log, struct logstore_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->entries_appended = atomic_load(&log->st_entries);
@@ -104,12 +105,75 @@ void logstore_log_stats(logstore_log *log, struct logstore_stats *st)
 	st->failed_operations = atomic_load(&log->st_failed_operations);
 	st->readers_open = atomic_load(&log->st_readers_open);
 	st->reader_wakeups = atomic_load(&log->st_reader_wakeups);
-	pthread_mutex_lock(&log->mu);
 	st->last_seq = log->written_seq;
-	st->durable_seq = log->durable_seq;
+	st->durable_seq = atomic_load(&log->durable_seq);
 	st->failed = log->failed;
 	st->commit_latency_ns = log->commit_latency_ns;
 	st->batch_entries = log->batch_entries;
+}
+
+/*
+ * Copy the writer's figures to LOCK for read-only handles (seqlock:
+ * odd while copying). The writer's handle, mu held, after a commit.
+ */
+void ls_stats_publish(logstore_log *log)
+{
+	struct ls_shm *s = log->shm;
+	if (!s || log->read_only)
+		return;
+	struct logstore_stats st;
+	uint64_t words[LS_SHM_STATS_WORDS];
+	stats_fill(log, &st);
+	memcpy(words, &st, sizeof(words));
+	uint64_t v =
+	    atomic_load_explicit(&s->stats_version, memory_order_relaxed);
+	atomic_store_explicit(&s->stats_version, v + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (size_t i = 0; i < LS_SHM_STATS_WORDS; i++)
+		atomic_store_explicit(&s->stats[i], words[i],
+				      memory_order_relaxed);
+	atomic_store_explicit(&s->stats_version, v + 2, memory_order_release);
+}
+
+/* The live writer's figures from LOCK; false if there are none. */
+static bool stats_of_writer(logstore_log *log, struct logstore_stats *st)
+{
+	struct ls_shm *s = log->shm;
+	if (!s || !ls_log_writer_live(log))
+		return false;
+	uint64_t words[LS_SHM_STATS_WORDS];
+	for (int tries = 0; tries < 1000; tries++) {
+		uint64_t a = atomic_load_explicit(&s->stats_version,
+						  memory_order_acquire);
+		if (a == 0)
+			return false;
+		if (a & 1)
+			continue;
+		for (size_t i = 0; i < LS_SHM_STATS_WORDS; i++)
+			words[i] = atomic_load_explicit(&s->stats[i],
+							memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->stats_version,
+					 memory_order_relaxed) == a) {
+			memcpy(st, words, sizeof(*st));
+			return true;
+		}
+	}
+	return false;
+}
+
+void logstore_log_stats(logstore_log *log, struct logstore_stats *st)
+{
+	if (log->read_only) {
+		ls_log_refresh(log); /* maps LOCK if a writer made it since */
+		pthread_mutex_lock(&log->segs_mu);
+		bool theirs = stats_of_writer(log, st);
+		pthread_mutex_unlock(&log->segs_mu);
+		if (theirs)
+			return;
+	}
+	pthread_mutex_lock(&log->mu);
+	stats_fill(log, st);
 	pthread_mutex_unlock(&log->mu);
 	if (log->read_only) {
 		pthread_mutex_lock(&log->segs_mu);

@@ -286,6 +286,7 @@ static void log_fail(logstore_log *log, int rc)
 {
 	if (!log->failed)
 		log->failed = rc;
+	ls_stats_publish(log); /* readers elsewhere see the failure */
 	failed_error(log);
 	pthread_cond_broadcast(&log->cond);
 	pthread_cond_broadcast(&log->flush_cond);
@@ -347,8 +348,10 @@ static void publish(logstore_log *log)
 		log->flight_head = (log->flight_head + 1) % LS_BATCHES_MAX;
 		log->flight_count--;
 	}
-	if (any)
+	if (any) {
+		ls_stats_publish(log);
 		ls_readers_wake(log);
+	}
 	pthread_cond_broadcast(&log->cond);
 	if (log->fill->async && log->flushers_idle)
 		pthread_cond_signal(&log->flush_cond);
@@ -671,7 +674,9 @@ static int roll(logstore_log *log, uint64_t first_seq, int64_t first_time)
 	switch_segment(log, old, seg);
 	if (seg || old) {
 		log->segments_prepared = true;
-		ls_prepare_want(log);
+		/* A failed log appends nothing more: prepare nothing. */
+		if (!log->failed)
+			ls_prepare_want(log);
 	}
 	log->rolling = false;
 	pthread_cond_broadcast(&log->cond);
@@ -761,6 +766,7 @@ static void fill_batch(logstore_log *log, struct logstore_batch_entry *e,
 	struct ls_batch *b = log->fill;
 	struct ls_segment *seg = log->active;
 	int64_t prev = log->last_time;
+	uint64_t payload = 0;
 	save_undo(log);
 	if (b->entries == 0) {
 		b->first_seq = log->next_seq;
@@ -777,12 +783,15 @@ static void fill_batch(logstore_log *log, struct logstore_batch_entry *e,
 		e[i].seq = seq;
 		e[i].time_ns = t;
 		prev = t;
+		payload += e[i].len;
 	}
 	b->last_seq = log->next_seq - 1;
 	b->last_time = prev;
 	b->entries += (uint32_t)n;
 	log->last_time = prev;
 	atomic_fetch_add_explicit(&log->st_entries, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&log->st_bytes, payload,
+				  memory_order_relaxed);
 }
 
 static bool needs_roll(const logstore_log *log, uint64_t bytes,
@@ -959,13 +968,6 @@ static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
 	if (!rc)
 		rc = finish_append(log, e[n - 1].seq, durability);
 	pthread_mutex_unlock(&log->mu);
-	if (!rc) {
-		uint64_t payload = 0;
-		for (size_t i = 0; i < n; i++)
-			payload += e[i].len;
-		atomic_fetch_add_explicit(&log->st_bytes, payload,
-					  memory_order_relaxed);
-	}
 	return rc;
 }
 
@@ -1086,9 +1088,6 @@ int logstore_claim_commit(logstore_log *log, struct logstore_claim *claim,
 	atomic_store(&log->claim_tid, 0);
 	rc = finish_append(log, claim->seq, rc);
 	pthread_mutex_unlock(&log->mu);
-	if (!rc)
-		atomic_fetch_add_explicit(&log->st_bytes, claim->len,
-					  memory_order_relaxed);
 	return ls_stats_failed(log, rc);
 }
 
@@ -1108,6 +1107,8 @@ int logstore_claim_abort(logstore_log *log, struct logstore_claim *claim)
 			      memory_order_release);
 	seg->index_next_off = log->undo.index_next_off;
 	atomic_fetch_sub_explicit(&log->st_entries, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&log->st_bytes, claim->len,
+				  memory_order_relaxed);
 	atomic_store(&log->claim_tid, 0);
 	claim->data = NULL;
 	pthread_mutex_unlock(&log->mu);

@@ -410,7 +410,11 @@ LOGSTORE_API int logstore_compactor_start(logstore_log *log,
 /* Stop and join the compaction thread. Returns 0 or -ENOENT if none. */
 LOGSTORE_API int logstore_compactor_stop(logstore_log *log);
 
-/* Figures since open. Thread-safe. */
+/*
+ * Figures since open. On a read-only handle while a writer runs (in this
+ * process or another), the writer's figures as of its last commit (it
+ * copies them into the LOCK file); otherwise this handle's. Thread-safe.
+ */
 LOGSTORE_API void logstore_log_stats(logstore_log *log,
 				     struct logstore_stats *stats);
 

@@ -168,6 +168,46 @@ static void test_prometheus_text(void **state)
 	t_close(log);
 }
 
+/*
+ * A read-only handle shows the live writer's figures (copied into LOCK
+ * after each commit), and its own once the writer has closed.
+ */
+static void test_read_only_sees_writer_figures(void **state)
+{
+	struct t_ctx *ctx = *state;
+	logstore_log *log = t_open_small(ctx, 0);
+	struct t_entries model = {0};
+	for (int i = 0; i < 4; i++)
+		t_append(log, &model, 50, (uint64_t)i);
+
+	struct logstore_options opts;
+	t_options(&opts, &ctx->clock, 0);
+	opts.read_only = true;
+	logstore_log *ro = t_open(ctx->dir, &opts);
+	struct logstore_stats mine, theirs;
+	logstore_log_stats(log, &mine);
+	logstore_log_stats(ro, &theirs);
+	assert_int_equal(theirs.entries_appended, 4);
+	assert_int_equal(theirs.bytes_appended, 200);
+	assert_int_equal(theirs.durable_seq, 4);
+	assert_int_equal(theirs.batches_written, mine.batches_written);
+	assert_int_equal(theirs.batch_entries.count, mine.batch_entries.count);
+	assert_int_equal(theirs.commit_latency_ns.sum,
+			 mine.commit_latency_ns.sum);
+
+	t_append(log, &model, 50, 9);
+	logstore_log_stats(ro, &theirs);
+	assert_int_equal(theirs.entries_appended, 5);
+	assert_int_equal(theirs.last_seq, 5);
+
+	t_close(log);
+	logstore_log_stats(ro, &theirs);
+	assert_int_equal(theirs.entries_appended, 0); /* its own, now */
+	assert_int_equal(theirs.last_seq, 5);
+	t_close(ro);
+	t_entries_free(&model);
+}
+
 int main(void)
 {
 	int rc = t_uring_available();
@@ -179,6 +219,8 @@ int main(void)
 					    t_teardown),
 	    cmocka_unit_test_setup_teardown(test_prometheus_text, t_setup,
 					    t_teardown),
+	    cmocka_unit_test_setup_teardown(test_read_only_sees_writer_figures,
+					    t_setup, t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,7 +89,8 @@ static void print_histogram(const char *name,
 
 static void print_stats(const struct logstore_stats *st)
 {
-	printf("this handle  (read-only; counts since it was opened)\n");
+	printf("figures      (the running writer's, as of its last commit; "
+	       "without one, this command's own read-only handle's)\n");
 	printf("  entries_appended        %" PRIu64 "\n", st->entries_appended);
 	printf("  bytes_appended          %" PRIu64 "\n", st->bytes_appended);
 	printf("  batches_written         %" PRIu64 "\n", st->batches_written);
@@ -119,7 +120,8 @@ static void gauge(const char *name, const char *help, double v)
 }
 
 /*
- * The library's text (this handle's counters), then the log's shape as
+ * The library's text (the live writer's counters, or this handle's),
+ * then the log's shape as
  * gauges of its own names (logstore_log_*), which the library cannot
  * know without listing the segments.
  */
