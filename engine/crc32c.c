@@ -3,7 +3,7 @@
  * CRC-32C for records, headers, seals and the time index.
  *
  * Three paths, chosen once from the CPU's features, all giving the same
- * results (tests/test_format.c checks them against a bit-at-a-time
+ * results (tests/test_crc32c.c checks them against a bit-at-a-time
  * reference for every length up to 4200 and random ones up to 1 MiB):
  *
  * 1. Portable: a byte-wise table.
