@@ -304,6 +304,7 @@ int ls_segment_load(logstore_log *log, const char *name,
 int ls_segment_map(struct ls_segment *seg);
 void ls_segment_ref(struct ls_segment *seg);
 void ls_segment_unref(struct ls_segment *seg);
+const char *ls_record_reason(int why);
 int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
 		    uint64_t expect_seq, int64_t prev_time,
 		    struct ls_record *rec);
@@ -330,6 +331,8 @@ struct ls_segment *ls_log_segs_take(logstore_log *log, size_t i);
 int ls_log_sync_segments(logstore_log *log);
 void ls_shm_publish(logstore_log *log, const struct ls_segment *seg);
 int64_t ls_log_now(const logstore_log *log);
+int64_t ls_monotonic_ns(void);
+struct timespec ls_deadline_after(int64_t ns);
 int ls_log_read_only_error(const logstore_log *log);
 bool ls_log_writer_live(const logstore_log *log);
 
@@ -361,7 +364,6 @@ static inline bool ls_resource_error(int rc)
 }
 
 /* stats.c */
-int64_t ls_monotonic_ns(void);
 void ls_histogram_record(struct logstore_histogram *h, uint64_t v);
 int ls_stats_failed(logstore_log *log, int rc);
 void ls_stats_publish(logstore_log *log);

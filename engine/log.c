@@ -57,6 +57,27 @@ int64_t ls_log_now(const logstore_log *log)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+int64_t ls_monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * CLOCK_MONOTONIC now + ns, for the engine's condition variables (all
+ * made with CLOCK_MONOTONIC). ns >= 0.
+ */
+struct timespec ls_deadline_after(int64_t ns)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t total = (int64_t)ts.tv_nsec + ns % 1000000000LL;
+	ts.tv_sec += (time_t)(ns / 1000000000LL + total / 1000000000LL);
+	ts.tv_nsec = (long)(total % 1000000000LL);
+	return ts;
+}
+
 static int options_resolve(const struct logstore_options *in,
 			   struct logstore_options *o)
 {

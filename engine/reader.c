@@ -235,20 +235,11 @@ static int reader_advance(logstore_reader *r)
 
 static int corrupt(const logstore_reader *r, int why)
 {
-	static const char *const reasons[] = {
-	    "",
-	    "record crosses the committed end",
-	    "record length out of range",
-	    "record belongs to another segment or use of the file",
-	    "sequence number out of order",
-	    "time not increasing",
-	    "checksum mismatch",
-	};
 	return ls_error(LOGSTORE_ECORRUPT,
 			"%s/%s offset %" PRIu64 ": %s (expected seq %" PRIu64
 			")",
 			r->log->dir, r->seg->name, r->off,
-			reasons[-why < 7 ? -why : 0], r->next_seq);
+			ls_record_reason(why), r->next_seq);
 }
 
 int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)

@@ -93,16 +93,6 @@ int logstore_log_remove_older_than(logstore_log *log, int64_t cutoff_ns,
 
 /* ---- compaction thread ---- */
 
-static struct timespec deadline_after(int64_t ns)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t total = (int64_t)ts.tv_nsec + ns % 1000000000LL;
-	ts.tv_sec += (time_t)(ns / 1000000000LL + total / 1000000000LL);
-	ts.tv_nsec = (long)(total % 1000000000LL);
-	return ts;
-}
-
 static void *compactor_main(void *arg)
 {
 	logstore_log *log = arg;
@@ -114,7 +104,8 @@ static void *compactor_main(void *arg)
 		logstore_log_remove_older_than(log, ls_log_now(log) - retention,
 					       NULL);
 		pthread_mutex_lock(&log->compactor_mu);
-		struct timespec ts = deadline_after(log->compactor_interval_ns);
+		struct timespec ts =
+		    ls_deadline_after(log->compactor_interval_ns);
 		while (!log->compactor_stop &&
 		       pthread_cond_timedwait(&log->compactor_cond,
 					      &log->compactor_mu, &ts) == 0)

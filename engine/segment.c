@@ -473,11 +473,25 @@ err_free:
 
 /* ---- records ---- */
 
+/* Why ls_record_check() refused a record: its negative result in words. */
+const char *ls_record_reason(int why)
+{
+	static const char *const reasons[] = {
+	    "record crosses the committed end",
+	    "record length out of range",
+	    "record belongs to another segment or use of the file",
+	    "sequence number out of order",
+	    "time not increasing",
+	    "checksum mismatch",
+	};
+	return why <= -1 && why >= -6 ? reasons[-why - 1] : "invalid record";
+}
+
 /*
  * Check the record at off against format.h's validity rules, reading
  * nothing at or past limit. prev_time is ignored for the segment's first
  * record, whose time must equal the header's.
- * Returns 0 and fills rec, or a negative reason (see record_reason()).
+ * Returns 0 and fills rec, or a negative reason (see ls_record_reason()).
  */
 int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
 		    uint64_t expect_seq, int64_t prev_time,

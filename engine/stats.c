@@ -30,13 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t ls_monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- histograms ---- */
 
 static unsigned bucket_of(uint64_t v)

@@ -85,19 +85,6 @@ static int damaged(struct verify_run *v, const struct ls_segment *seg,
 			v->log->dir, seg->name, off, fmt, what);
 }
 
-static const char *record_reason(int why)
-{
-	static const char *const reasons[] = {
-	    "record crosses the committed end",
-	    "record length out of range",
-	    "record belongs to another segment or use of the file",
-	    "sequence number out of order",
-	    "time not increasing",
-	    "checksum mismatch",
-	};
-	return why <= -1 && why >= -6 ? reasons[-why - 1] : "invalid record";
-}
-
 /*
  * The time index entries of a sealed segment, checked against its seal.
  * Returns the count (0 if none) or a negative code after reporting.
@@ -170,7 +157,7 @@ static int verify_records(struct verify_run *v, const struct verify_seg *vs)
 		int why =
 		    ls_record_check(seg, off, vs->end, seq, prev_time, &r);
 		if (why)
-			return damaged(v, seg, off, record_reason(why), "");
+			return damaged(v, seg, off, ls_record_reason(why), "");
 		if (j < n_ix && ix[j].offset == off) {
 			if (ix[j].time != r.time ||
 			    seg->first_seq + ix[j].seq_delta != r.seq)

@@ -477,10 +477,7 @@ static bool flush_due(logstore_log *log, struct timespec *until)
 	int64_t left = f->started_ns + delay - ls_monotonic_ns();
 	if (left <= 0)
 		return true;
-	clock_gettime(CLOCK_MONOTONIC, until);
-	until->tv_nsec += left;
-	until->tv_sec += until->tv_nsec / 1000000000;
-	until->tv_nsec %= 1000000000;
+	*until = ls_deadline_after(left);
 	return false;
 }
 
@@ -1142,11 +1139,7 @@ int logstore_log_wait_durable(logstore_log *log, uint64_t seq,
 		return 0;
 	struct timespec deadline, *dl = NULL;
 	if (timeout_ns >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += timeout_ns / 1000000000;
-		deadline.tv_nsec += timeout_ns % 1000000000;
-		deadline.tv_sec += deadline.tv_nsec / 1000000000;
-		deadline.tv_nsec %= 1000000000;
+		deadline = ls_deadline_after(timeout_ns);
 		dl = &deadline;
 	}
 	pthread_mutex_lock(&log->mu);
