@@ -436,6 +436,12 @@ static void test_option_validation(void **state)
 	t_options(&opts, &ctx->clock, SEG64);
 	opts.durability = 5; /* one past LOGSTORE_DEFERRED */
 	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.deferred_delay_ns = -1;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	opts.deferred_delay_ns = LOGSTORE_DEFERRED_DELAY_MAX_NS + 1;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	assert_null(log);
 
 	/* The bounds themselves work, and ASYNC as the log's default. */
 	for (uint32_t depth = 1; depth <= LOGSTORE_PIPELINE_DEPTH_MAX;
