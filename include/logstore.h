@@ -535,7 +535,9 @@ LOGSTORE_API void logstore_reader_close(logstore_reader *reader);
 #define LOGSTORE_CODEC_TAG_BYTES 8u
 /*
  * Values encoded up to this size are encoded on the stack; a larger one
- * costs one malloc per append (the codec says how much it needs).
+ * into a buffer kept per calling thread (the codec says how much it
+ * needs), which costs a malloc only when it grows and is freed when the
+ * thread exits.
  */
 #define LOGSTORE_CODEC_INLINE_BYTES 4096u
 
