@@ -10,8 +10,9 @@
  *
  * Normal path: append_value encodes behind the tag into a stack buffer
  * of LOGSTORE_CODEC_INLINE_BYTES and appends it with logstore_log_append;
- * a value that does not fit is encoded again into a buffer of the size
- * the codec asked for (one malloc). entry_view hands out a pointer into
+ * a value that does not fit is encoded again into the calling thread's
+ * big-value buffer, grown to the size the codec asked for (a malloc only
+ * when it grows; freed at thread exit). entry_view hands out a pointer into
  * the entry's payload: zero-copy, as the entry itself.
  *
  * Failure modes: a tag or length mismatch is LOGSTORE_ETYPE with both
@@ -22,7 +23,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 _Static_assert(LOGSTORE_CODEC_TAG_BYTES % LS_RECORD_ALIGN == 0,
@@ -95,6 +98,58 @@ static int encode_tagged(const struct logstore_codec *codec, const void *value,
 	return 0;
 }
 
+/*
+ * Values too big for the stack are encoded into a buffer of the calling
+ * thread's, kept between appends (so appends of big values do not
+ * allocate once it is large enough) and freed when the thread exits.
+ */
+struct big_buf {
+	uint8_t *data;
+	size_t cap;
+};
+
+static pthread_key_t big_key;
+static pthread_once_t big_once = PTHREAD_ONCE_INIT;
+static int big_key_rc;
+
+static void big_free(void *p)
+{
+	struct big_buf *b = p;
+	free(b->data);
+	free(b);
+}
+
+static void big_key_init(void)
+{
+	big_key_rc = pthread_key_create(&big_key, big_free);
+}
+
+static int big_buffer(size_t len, uint8_t **out)
+{
+	pthread_once(&big_once, big_key_init);
+	if (big_key_rc)
+		return ls_error(-big_key_rc, "pthread_key_create: %s",
+				strerror(big_key_rc));
+	struct big_buf *b = pthread_getspecific(big_key);
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b || pthread_setspecific(big_key, b) != 0) {
+			free(b);
+			return ls_error(-ENOMEM, "out of memory");
+		}
+	}
+	if (b->cap < len) {
+		uint8_t *data = malloc(len);
+		if (!data)
+			return ls_error(-ENOMEM, "out of memory");
+		free(b->data);
+		b->data = data;
+		b->cap = len;
+	}
+	*out = b->data;
+	return 0;
+}
+
 int logstore_log_append_value(logstore_log *log,
 			      const struct logstore_codec *codec,
 			      const void *value, int durability, uint64_t *seq,
@@ -113,9 +168,9 @@ int logstore_log_append_value(logstore_log *log,
 		return rc;
 	if (len > LOGSTORE_BATCH_BYTES_MAX)
 		return ls_error(LOGSTORE_ETOOBIG, "value of %zu bytes", len);
-	uint8_t *buf = malloc(len);
-	if (!buf)
-		return ls_error(-ENOMEM, "out of memory");
+	uint8_t *buf = NULL;
+	if ((rc = big_buffer(len, &buf)) != 0)
+		return rc;
 	size_t cap = len;
 	rc = encode_tagged(codec, value, buf, cap, &len);
 	if (rc == -ENOSPC)
@@ -126,7 +181,6 @@ int logstore_log_append_value(logstore_log *log,
 	if (!rc)
 		rc = logstore_log_append(log, buf, len, durability, seq,
 					 time_ns);
-	free(buf);
 	return rc;
 }
 

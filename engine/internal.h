@@ -223,6 +223,7 @@ struct logstore_log {
 	pthread_t flushers[LOGSTORE_PIPELINE_DEPTH_MAX];
 	unsigned nflushers;	/* started */
 	unsigned flushers_idle; /* waiting on flush_cond */
+	unsigned room_waiters;	/* appenders in wait_for_room(); mu */
 	bool flushers_stop;
 
 	/* Preparation thread (prepare.c), under prep_mu. */

@@ -102,6 +102,13 @@ static int options_resolve(const struct logstore_options *in,
 	    o->batch_delay_ns > LOGSTORE_BATCH_DELAY_MAX_NS)
 		return ls_error(-EINVAL, "batch_delay_ns must be in [0, %lld]",
 				(long long)LOGSTORE_BATCH_DELAY_MAX_NS);
+	if (o->deferred_delay_ns == 0)
+		o->deferred_delay_ns = LOGSTORE_DEFERRED_DELAY_DEFAULT_NS;
+	if (o->deferred_delay_ns < 0 ||
+	    o->deferred_delay_ns > LOGSTORE_DEFERRED_DELAY_MAX_NS)
+		return ls_error(-EINVAL,
+				"deferred_delay_ns must be in [0, %lld]",
+				(long long)LOGSTORE_DEFERRED_DELAY_MAX_NS);
 	if (o->segment_bytes_max < LOGSTORE_SEGMENT_BYTES_MIN ||
 	    o->segment_bytes_max > LOGSTORE_SEGMENT_BYTES_MAX ||
 	    o->segment_bytes_max % LS_PAGE_BYTES != 0)
@@ -119,7 +126,8 @@ static int options_resolve(const struct logstore_options *in,
 				LOGSTORE_BATCH_BYTES_MAX);
 	if (o->durability != LOGSTORE_DURABLE &&
 	    o->durability != LOGSTORE_BUFFERED &&
-	    o->durability != LOGSTORE_ASYNC)
+	    o->durability != LOGSTORE_ASYNC &&
+	    o->durability != LOGSTORE_DEFERRED)
 		return ls_error(-EINVAL,
 				"durability %d is not one of "
 				"enum logstore_durability",

@@ -205,7 +205,8 @@ static void segment_name_for(logstore_log *log, struct ls_segment *seg,
 
 /*
  * Prepare a segment ahead of need, in the background: preallocated,
- * zero-filled in 1 MiB writes and fdatasynced under a temporary
+ * zero-filled in 1 MiB writes, each written back before the next, and
+ * fdatasynced under a temporary
  * "prepared-N.seg.tmp" name, with its salt and in-memory index, but no header
  * and no name yet (ls_segment_activate() gives both). Stops early, with
  * -ECANCELED, when *stop becomes true.
@@ -238,6 +239,14 @@ int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
 		rc = atomic_load(stop)
 			 ? -ECANCELED
 			 : ls_sys_pwrite_all(fd, log->zero_buf, n, off);
+		/*
+		 * Write each chunk back before the next: the device queue
+		 * then holds at most one chunk of zeros ahead of a commit's
+		 * write and flush, instead of the whole segment at the
+		 * final fdatasync (a stall of ~100 ms for 64 MiB here).
+		 */
+		if (!rc)
+			rc = ls_sys_writeback(fd, off, n);
 	}
 	if (!rc)
 		rc = ls_sys_fdatasync(fd);

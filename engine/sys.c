@@ -702,6 +702,25 @@ int ls_sys_fallocate(int fd, uint64_t len)
 	return -EINTR;
 }
 
+int ls_sys_writeback(int fd, uint64_t off, uint64_t len)
+{
+	for (int tries = 0; tries < LS_SYS_RETRY_MAX; tries++) {
+		int rc = ls_fault_check(LS_SYS_WRITEBACK);
+		if (rc == -EINTR)
+			continue;
+		if (rc)
+			return rc;
+		if (sync_file_range(fd, (off_t)off, (off_t)len,
+				    SYNC_FILE_RANGE_WAIT_BEFORE |
+					SYNC_FILE_RANGE_WRITE |
+					SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+	return -EINTR;
+}
+
 int ls_sys_mmap(int fd, size_t len, int prot, void **out)
 {
 	int rc;

@@ -36,6 +36,7 @@ enum ls_sys_op {
 	LS_SYS_URING_WRITE, /* result of an io_uring write completion */
 	LS_SYS_URING_FSYNC, /* result of an io_uring fsync completion */
 	LS_SYS_URING_ENTER, /* io_uring_submit_and_wait, before the call */
+	LS_SYS_WRITEBACK,   /* sync_file_range: write back, no flush */
 	LS_SYS_OP_COUNT,
 };
 
@@ -144,6 +145,12 @@ int ls_sys_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int ls_sys_fdatasync(int fd);
 int ls_sys_fsync(int fd);
 int ls_sys_fallocate(int fd, uint64_t len);
+/*
+ * Write back the dirty pages of [off, off + len) and wait for them
+ * (sync_file_range): no device flush, so nothing becomes durable and the
+ * power-loss recorder is not told. Returns 0 or -errno.
+ */
+int ls_sys_writeback(int fd, uint64_t off, uint64_t len);
 int ls_sys_mmap(int fd, size_t len, int prot, void **out);
 int ls_sys_rename(const char *from, const char *to);
 int ls_sys_unlink(const char *path);

@@ -79,6 +79,14 @@ extern "C" {
 #define LOGSTORE_PIPELINE_DEPTH_DEFAULT 2u
 /* Batching window: longer than a few device flushes only adds latency. */
 #define LOGSTORE_BATCH_DELAY_MAX_NS (10LL * 1000 * 1000)
+/*
+ * Deferred entries: the writer's buffer is written when half full or when
+ * its first entry is this old. Each write wakes a flusher (a few us on
+ * this VM): 1 ms bounds how stale readers are while amortizing that over
+ * thousands of entries at full speed.
+ */
+#define LOGSTORE_DEFERRED_DELAY_DEFAULT_NS (1000LL * 1000)
+#define LOGSTORE_DEFERRED_DELAY_MAX_NS (1000LL * 1000 * 1000)
 
 /* Durability of an append. */
 enum logstore_durability {
@@ -93,6 +101,17 @@ enum logstore_durability {
 				* Wait with logstore_log_wait_durable() or poll
 				* logstore_log_durable_seq(). Until then a power
 				* loss or a failed write can lose it. */
+	LOGSTORE_DEFERRED = 4, /* returns at once with the seq; the entry waits
+				* in the writer's batch buffer (a user-space
+				* write buffer) until its batch is written to
+				* the page cache: by a background flusher when
+				* the buffer is half full or within
+				* deferred_delay_ns, or by the next durable or
+				* buffered append, sync or close. Only then do readers
+				* see it. Trades the most for speed: a crash of
+				* the process before then loses it, a power loss
+				* before the next sync too. Never fsynced by
+				* itself. */
 };
 
 typedef struct logstore_log logstore_log;
@@ -114,6 +133,10 @@ struct logstore_options {
 				      * flight, the flusher lets the next one
 				      * gather asynchronous appends this long;
 				      * 0 = none, max LOGSTORE_BATCH_DELAY_MAX_NS */
+	int64_t deferred_delay_ns;   /* longest a LOGSTORE_DEFERRED entry waits
+				      * in the writer's buffer before a flusher
+				      * writes it to the page cache; 0 = default
+				      * (1 ms), max LOGSTORE_DEFERRED_DELAY_MAX_NS */
 };
 
 /* An entry as a reader sees it. */
@@ -512,7 +535,9 @@ LOGSTORE_API void logstore_reader_close(logstore_reader *reader);
 #define LOGSTORE_CODEC_TAG_BYTES 8u
 /*
  * Values encoded up to this size are encoded on the stack; a larger one
- * costs one malloc per append (the codec says how much it needs).
+ * into a buffer kept per calling thread (the codec says how much it
+ * needs), which costs a malloc only when it grows and is freed when the
+ * thread exits.
  */
 #define LOGSTORE_CODEC_INLINE_BYTES 4096u
 

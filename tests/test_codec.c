@@ -204,6 +204,10 @@ static void test_large_value_and_encoder_errors(void **state)
 	    logstore_log_append_value(log, &codec, &small, 0, NULL, NULL));
 	t_assert_ok(
 	    logstore_log_append_value(log, &codec, &large, 0, NULL, NULL));
+	/* The thread's big-value buffer is reused for a smaller big value. */
+	struct blob reused = {.data = in + 7, .len = big - 3000};
+	t_assert_ok(
+	    logstore_log_append_value(log, &codec, &reused, 0, NULL, NULL));
 	/* An encoder error passes through, nothing is appended. */
 	struct blob failing = {.fail_with = -EDOM};
 	assert_int_equal(
@@ -230,6 +234,9 @@ static void test_large_value_and_encoder_errors(void **state)
 	t_assert_ok(logstore_reader_next_value(r, &codec, &got, &e));
 	assert_int_equal(got.len, big);
 	assert_memory_equal(out, in, big);
+	t_assert_ok(logstore_reader_next_value(r, &codec, &got, &e));
+	assert_int_equal(got.len, big - 3000);
+	assert_memory_equal(out, in + 7, big - 3000);
 	assert_int_equal(logstore_reader_next(r, &e), LOGSTORE_END);
 	logstore_reader_close(r);
 	/* A decoder error passes through with the codec named. */

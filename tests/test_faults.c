@@ -48,6 +48,7 @@ static const char *op_name(enum ls_sys_op op)
 	static const char *const names[] = {
 	    "open",   "pwrite", "fdatasync",   "fallocate",   "mmap",
 	    "rename", "unlink", "uring_write", "uring_fsync", "uring_enter",
+	    "writeback",
 	};
 	return names[op];
 }

@@ -120,6 +120,101 @@ static void test_wait_durable_syncs_buffered(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * Deferred appends return at once; a flusher writes them to the page cache
+ * without an fsync (a follower sees them without anyone syncing), a
+ * buffered append publishes every earlier deferred one with it, and close
+ * makes all of them durable.
+ */
+static void test_deferred_append(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	unsigned char buf[200];
+	uint64_t seq = 0;
+	int64_t time_ns;
+	logstore_log *log = open_depth(ctx, SEG64, 2, 0);
+	logstore_reader *r = NULL;
+	struct logstore_entry e;
+	const struct logstore_start oldest = {.kind = LOGSTORE_START_OLDEST};
+
+	t_assert_ok(logstore_reader_open(log, &oldest, &r));
+	uint64_t fsyncs = stats_of(log).fsyncs;
+	for (int i = 0; i < 50; i++) {
+		t_fill(buf, 1 + (size_t)i * 3, 40 + (uint64_t)i);
+		t_clock_advance(&ctx->clock, 1000);
+		t_assert_ok(logstore_log_append(log, buf, 1 + (size_t)i * 3,
+						LOGSTORE_DEFERRED, &seq,
+						&time_ns));
+		assert_int_equal(seq, (uint64_t)i + 1);
+		t_entries_push(&model, seq, time_ns, buf, 1 + (size_t)i * 3);
+	}
+	/* The flushers publish them: wait for the last one, untimed. */
+	for (size_t k = 0; k < model.n; k++) {
+		t_assert_ok(logstore_reader_next_wait(r, &e, -1));
+		assert_int_equal(e.seq, model.v[k].seq);
+		assert_int_equal(e.len, model.v[k].len);
+		assert_memory_equal(e.data, model.v[k].data, e.len);
+	}
+	/* Written, but no entry asked to be durable: nothing was synced. */
+	assert_int_equal(stats_of(log).fsyncs, fsyncs);
+	assert_true(logstore_log_durable_seq(log) < seq);
+
+	/* A buffered append is visible on return, with what came before. */
+	for (int i = 0; i < 5; i++) {
+		t_clock_advance(&ctx->clock, 1000);
+		t_assert_ok(logstore_log_append(log, "deferred", 8,
+						LOGSTORE_DEFERRED, &seq,
+						&time_ns));
+		t_entries_push(&model, seq, time_ns, "deferred", 8);
+	}
+	t_clock_advance(&ctx->clock, 1000);
+	t_assert_ok(logstore_log_append(log, "buffered", 8, LOGSTORE_BUFFERED,
+					&seq, &time_ns));
+	t_entries_push(&model, seq, time_ns, "buffered", 8);
+	for (size_t k = 50; k < model.n; k++) {
+		t_assert_ok(logstore_reader_next(r, &e));
+		assert_int_equal(e.seq, model.v[k].seq);
+		assert_memory_equal(e.data, model.v[k].data, e.len);
+	}
+	t_assert_rc(logstore_reader_next(r, &e), LOGSTORE_END);
+	logstore_reader_close(r);
+
+	/* Waiting makes a deferred entry durable. */
+	t_clock_advance(&ctx->clock, 1000);
+	t_assert_ok(logstore_log_append(log, "last", 4, LOGSTORE_DEFERRED,
+					&seq, &time_ns));
+	t_entries_push(&model, seq, time_ns, "last", 4);
+	t_assert_ok(logstore_log_wait_durable(log, seq, -1));
+	assert_true(logstore_log_durable_seq(log) >= seq);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+
+	/* Deferred as the log's default; claims commit deferred too. */
+	struct logstore_options opts;
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.durability = LOGSTORE_DEFERRED;
+	log = t_open(ctx->dir, &opts);
+	t_assert_log(log, NULL, &model, 0);
+	struct logstore_claim claim;
+	t_clock_advance(&ctx->clock, 1000);
+	t_assert_ok(logstore_log_claim(log, 6, &claim));
+	memcpy(claim.data, "claimd", 6);
+	t_assert_ok(logstore_claim_commit(log, &claim,
+					  LOGSTORE_DURABILITY_DEFAULT));
+	t_entries_push(&model, claim.seq, claim.time_ns, "claimd", 6);
+	t_clock_advance(&ctx->clock, 1000);
+	t_assert_ok(logstore_log_append(log, "dflt", 4,
+					LOGSTORE_DURABILITY_DEFAULT, &seq,
+					&time_ns));
+	t_entries_push(&model, seq, time_ns, "dflt", 4);
+	t_close(log); /* close syncs */
+	log = open_depth(ctx, SEG64, 1, 0);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	t_entries_free(&model);
+}
+
 /* A claim is written in place and reads back like an append. */
 static void test_claim_commit(void **state)
 {
@@ -339,8 +434,14 @@ static void test_option_validation(void **state)
 	opts.batch_delay_ns = LOGSTORE_BATCH_DELAY_MAX_NS + 1;
 	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
 	t_options(&opts, &ctx->clock, SEG64);
-	opts.durability = 4;
+	opts.durability = 5; /* one past LOGSTORE_DEFERRED */
 	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.deferred_delay_ns = -1;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	opts.deferred_delay_ns = LOGSTORE_DEFERRED_DELAY_MAX_NS + 1;
+	t_assert_rc(logstore_log_open(ctx->dir, &opts, &log), -EINVAL);
+	assert_null(log);
 
 	/* The bounds themselves work, and ASYNC as the log's default. */
 	for (uint32_t depth = 1; depth <= LOGSTORE_PIPELINE_DEPTH_MAX;
@@ -495,6 +596,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    T(test_async_append_and_wait),
 	    T(test_wait_durable_syncs_buffered),
+	    T(test_deferred_append),
 	    T(test_claim_commit),
 	    T(test_claim_abort),
 	    T(test_claim_errors),
