@@ -278,8 +278,10 @@ int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
 {
 	if (!r || !entry)
 		return ls_error(-EINVAL, "reader and entry are required");
-	ls_segment_unref(r->prev_seg);
-	r->prev_seg = NULL;
+	if (r->prev_seg) {
+		ls_segment_unref(r->prev_seg);
+		r->prev_seg = NULL;
+	}
 	for (;;) {
 		uint64_t end = r->seg ? atomic_load_explicit(
 					    &r->seg->end, memory_order_acquire)
