@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "crc32c.h"
 #include "format.h"
 #include "logstore.h"
 
@@ -52,8 +53,16 @@
 #define LS_SEAL_QUEUE_MAX 4
 /* Name prefix of the segment the preparation thread keeps ready. */
 #define LS_PREPARED_PREFIX "prepared-"
-/* Zero-fill chunk: MEASURED.md shows 1 MiB writes give large folios. */
-#define LS_ZERO_CHUNK_BYTES (1024u * 1024)
+/*
+ * Zero-fill chunk. Aligned 2 MiB writes leave PMD-sized folios in the page
+ * cache (1 MiB writes leave 1 MiB ones), and the kernel maps those into a
+ * reader's 2 MiB-aligned mapping one entry per 2 MiB instead of 512. On
+ * the project's VM (a PVM guest: shadow page tables) reads through 4 KiB
+ * entries often stay at about 0.5 GB/s pass after pass; through PMD
+ * entries a scan of the same 4 KiB records ran at 5-20 GB/s from its
+ * second pass (2026-11-24, BM_Logstore_Scan and a 400 MB log).
+ */
+#define LS_ZERO_CHUNK_BYTES (2048u * 1024)
 /* The unit a disk writes atomically at the least; see corrupt_before_tail. */
 #define LS_SECTOR_BYTES 512u
 _Static_assert(LS_HEADER_BYTES % LS_SECTOR_BYTES == 0, "sectors align");
@@ -306,9 +315,48 @@ int ls_segment_map(struct ls_segment *seg);
 void ls_segment_ref(struct ls_segment *seg);
 void ls_segment_unref(struct ls_segment *seg);
 const char *ls_record_reason(int why);
-int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
-		    uint64_t expect_seq, int64_t prev_time,
-		    struct ls_record *rec);
+
+/*
+ * Check the record at off against format.h's validity rules, reading
+ * nothing at or past limit. prev_time is ignored for the segment's first
+ * record, whose time must equal the header's.
+ * Returns 0 and fills rec, or a negative reason (see ls_record_reason()).
+ * Inline because a reader calls it once per entry: a scan of 100 B
+ * entries ran about 15 % faster than with a call into segment.c.
+ */
+static inline int ls_record_check(const struct ls_segment *seg, uint64_t off,
+				  uint64_t limit, uint64_t expect_seq,
+				  int64_t prev_time, struct ls_record *rec)
+{
+	if (off % LS_RECORD_ALIGN || off < LS_HEADER_BYTES ||
+	    limit > seg->index_offset || off + LS_RECORD_HEADER_BYTES > limit)
+		return -1;
+	const uint8_t *p = seg->map + off;
+	uint32_t lf = ls_get_u32(p + 4);
+	uint32_t len = lf & LS_RECORD_LENGTH_MASK;
+	if (len > limit - off - LS_RECORD_HEADER_BYTES)
+		return -2;
+	if (ls_get_u32(p + 24) != seg->salt || ls_get_u32(p + 28) != 0)
+		return -3;
+	uint64_t seq = ls_get_u64(p + 8);
+	int64_t time = (int64_t)ls_get_u64(p + 16);
+	if (seq != expect_seq)
+		return -4;
+	if (off == LS_HEADER_BYTES ? time != seg->first_time
+				   : time <= prev_time)
+		return -5;
+	if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len) !=
+	    ls_get_u32(p))
+		return -6;
+	rec->seq = seq;
+	rec->time = time;
+	rec->data = p + LS_RECORD_HEADER_BYTES;
+	rec->len = len;
+	rec->batch_more = (lf & LS_RECORD_BATCH_MORE) != 0;
+	rec->bytes = ls_record_bytes(len);
+	return 0;
+}
+
 void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 		     int64_t prev_time, bool build_index, struct ls_scan *st);
 int ls_segment_seal(logstore_log *log, struct ls_segment *seg, uint32_t flags);

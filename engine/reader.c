@@ -38,6 +38,18 @@
 #define LS_FOLLOW_POLL_MIN_NS 1000000LL	 /* 1 ms */
 #define LS_FOLLOW_POLL_MAX_NS 50000000LL /* 50 ms */
 
+/*
+ * The next record is prefetched when the one just returned is at least
+ * LS_PREFETCH_MIN_BYTES long: smaller records sit in one memory stream
+ * that the hardware prefetcher already follows. At most
+ * LS_PREFETCH_MAX_BYTES are asked for, a few times what arrives in one
+ * memory latency (about 100 ns at 20 GB/s), so a huge record does not
+ * flood the cache.
+ */
+#define LS_PREFETCH_MIN_BYTES 1024u
+#define LS_PREFETCH_MAX_BYTES 8192u
+#define LS_CACHE_LINE_BYTES 64u
+
 struct logstore_reader {
 	logstore_log *log;
 	struct ls_segment *seg; /* referenced and mapped, or NULL */
@@ -233,6 +245,26 @@ static int reader_advance(logstore_reader *r)
 	return rc;
 }
 
+/*
+ * Ask the CPU for the record at off (assumed as long as the one before,
+ * bytes) while the caller uses the one before: a scan of records that are
+ * not in the cache then streams instead of waiting at each record's
+ * start. Prefetches never fault and stop at the committed end.
+ */
+static void prefetch_next(const struct ls_segment *seg, uint64_t off,
+			  uint64_t bytes, uint64_t end)
+{
+	if (bytes < LS_PREFETCH_MIN_BYTES)
+		return;
+	uint64_t stop = off + (bytes < LS_PREFETCH_MAX_BYTES
+				   ? bytes
+				   : LS_PREFETCH_MAX_BYTES);
+	if (stop > end)
+		stop = end;
+	for (; off < stop; off += LS_CACHE_LINE_BYTES)
+		__builtin_prefetch(seg->map + off);
+}
+
 static int corrupt(const logstore_reader *r, int why)
 {
 	return ls_error(LOGSTORE_ECORRUPT,
@@ -246,8 +278,10 @@ int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
 {
 	if (!r || !entry)
 		return ls_error(-EINVAL, "reader and entry are required");
-	ls_segment_unref(r->prev_seg);
-	r->prev_seg = NULL;
+	if (r->prev_seg) {
+		ls_segment_unref(r->prev_seg);
+		r->prev_seg = NULL;
+	}
 	for (;;) {
 		uint64_t end = r->seg ? atomic_load_explicit(
 					    &r->seg->end, memory_order_acquire)
@@ -269,6 +303,7 @@ int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
 		r->off += rec.bytes;
 		r->next_seq = rec.seq + 1;
 		r->prev_time = rec.time;
+		prefetch_next(r->seg, r->off, rec.bytes, end);
 		if (rec.seq < r->min_seq || rec.time < r->min_time)
 			continue;
 		entry->seq = rec.seq;

@@ -496,45 +496,6 @@ const char *ls_record_reason(int why)
 	return why <= -1 && why >= -6 ? reasons[-why - 1] : "invalid record";
 }
 
-/*
- * Check the record at off against format.h's validity rules, reading
- * nothing at or past limit. prev_time is ignored for the segment's first
- * record, whose time must equal the header's.
- * Returns 0 and fills rec, or a negative reason (see ls_record_reason()).
- */
-int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
-		    uint64_t expect_seq, int64_t prev_time,
-		    struct ls_record *rec)
-{
-	if (off % LS_RECORD_ALIGN || off < LS_HEADER_BYTES ||
-	    limit > seg->index_offset || off + LS_RECORD_HEADER_BYTES > limit)
-		return -1;
-	const uint8_t *p = seg->map + off;
-	uint32_t lf = ls_get_u32(p + 4);
-	uint32_t len = lf & LS_RECORD_LENGTH_MASK;
-	if (len > limit - off - LS_RECORD_HEADER_BYTES)
-		return -2;
-	if (ls_get_u32(p + 24) != seg->salt || ls_get_u32(p + 28) != 0)
-		return -3;
-	uint64_t seq = ls_get_u64(p + 8);
-	int64_t time = (int64_t)ls_get_u64(p + 16);
-	if (seq != expect_seq)
-		return -4;
-	if (off == LS_HEADER_BYTES ? time != seg->first_time
-				   : time <= prev_time)
-		return -5;
-	if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len) !=
-	    ls_get_u32(p))
-		return -6;
-	rec->seq = seq;
-	rec->time = time;
-	rec->data = p + LS_RECORD_HEADER_BYTES;
-	rec->len = len;
-	rec->batch_more = (lf & LS_RECORD_BATCH_MORE) != 0;
-	rec->bytes = ls_record_bytes(len);
-	return 0;
-}
-
 /* Add index entries for the committed records in [from, to). */
 static void index_committed(struct ls_segment *seg, uint64_t from, uint64_t to)
 {

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Goal: ls_crc32c gives the CRC-32C that engine/format.h defines for every
- * starting crc, buffer, length and alignment, whichever of its paths
- * (serial loop, three chains joined with carry-less multiplies) a length
- * takes, and from many threads at once.
+ * starting crc, buffer, length and alignment, on each of its paths (byte
+ * table, serial crc32, three chains joined with carry-less multiplies,
+ * AVX-512 folding) that this CPU has, whichever branch a length takes
+ * inside a path, and from many threads at once.
  *
- * Method: compare against a bit-at-a-time reference written here
- * (polynomial 0x82F63B78, init and final xor ~0) for every length 0..4200
- * at each start offset 0..7, for random lengths up to 1 MiB with random
- * data, offsets and starting crcs, and for chained calls split at random
- * points; plus the standard check value.
+ * Method: select each path the CPU has in turn (ls_crc32c_path_select)
+ * and compare against a bit-at-a-time reference written here (polynomial
+ * 0x82F63B78, init and final xor ~0) for every length 0..4200 at each
+ * start offset 0..7, for random lengths up to 1 MiB with random data,
+ * offsets and starting crcs, and for chained calls split at random
+ * points; plus the standard check value. The best path is selected again
+ * after each test.
  */
 #include "helpers.h"
 
@@ -37,6 +40,14 @@ static uint32_t crc_ref(uint32_t crc, const void *buf, size_t len)
 	return ~c;
 }
 
+/* Select the best path this CPU has, as the engine runs. */
+static void select_best(void)
+{
+	int path = LS_CRC32C_PATH_COUNT - 1;
+	while (!ls_crc32c_path_select((enum ls_crc32c_path)path))
+		path--;
+}
+
 static uint64_t rng_next(uint64_t *state)
 {
 	*state += 0x9e3779b97f4a7c15ull;
@@ -56,14 +67,8 @@ static void test_check_value(void **state)
 }
 
 /* Every length across the path thresholds, at every 8-byte alignment. */
-static void test_every_length(void **state)
+static void every_length(const unsigned char *buf)
 {
-	size_t size = LEN_EXHAUSTIVE + 8;
-	unsigned char *buf = malloc(size);
-
-	(void)state;
-	assert_non_null(buf);
-	t_fill(buf, size, 7);
 	for (size_t off = 0; off < 8; off++) {
 		/* Reference CRCs of every prefix, built incrementally. */
 		uint32_t want = crc_ref(0xdeadbeefu, buf + off, 0);
@@ -81,17 +86,33 @@ static void test_every_length(void **state)
 		if (len < LEN_EXHAUSTIVE)
 			want = crc_ref(want, buf + 3 + len, 1);
 	}
+}
+
+static void test_every_length(void **state)
+{
+	size_t size = LEN_EXHAUSTIVE + 8;
+	unsigned char *buf = malloc(size);
+	int paths = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	t_fill(buf, size, 7);
+	for (int path = 0; path < LS_CRC32C_PATH_COUNT; path++) {
+		if (!ls_crc32c_path_select((enum ls_crc32c_path)path))
+			break;
+		every_length(buf);
+		paths++;
+	}
+	select_best();
+	assert_true(paths >= 1); /* the byte table is always there */
 	free(buf);
 }
 
 /* Random lengths up to 1 MiB, random data, offsets and starting crcs. */
-static void test_random(void **state)
+static void random_lengths(unsigned char *buf)
 {
-	unsigned char *buf = malloc(LEN_RANDOM_MAX + 64);
 	uint64_t rng = 42;
 
-	(void)state;
-	assert_non_null(buf);
 	for (int round = 0; round < RANDOM_ROUNDS; round++) {
 		size_t len = rng_next(&rng) % (LEN_RANDOM_MAX + 1);
 		size_t off = rng_next(&rng) % 64;
@@ -117,6 +138,20 @@ static void test_random(void **state)
 		assert_int_equal(ls_crc32c(~0u, buf, len),
 				 crc_ref(~0u, buf, len));
 	}
+}
+
+static void test_random(void **state)
+{
+	unsigned char *buf = malloc(LEN_RANDOM_MAX + 64);
+
+	(void)state;
+	assert_non_null(buf);
+	for (int path = 0; path < LS_CRC32C_PATH_COUNT; path++) {
+		if (!ls_crc32c_path_select((enum ls_crc32c_path)path))
+			break;
+		random_lengths(buf);
+	}
+	select_best();
 	free(buf);
 }
 
