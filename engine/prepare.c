@@ -12,9 +12,9 @@
  * an active one (ls_prepare_want()); a rollover takes it
  * (ls_prepare_take()), and the thread prepares the next one right away.
  * Zero-filling 64 MiB takes ~135 ms here (MEASURED.md), so a rollover
- * waits only when segments fill faster than that. Each 1 MiB of zeros is
- * written back before the next is written, so the device never holds
- * more than that ahead of a commit's write and flush.
+ * waits only when segments fill faster than that. Each 2 MiB chunk of
+ * zeros is written back before the next is written, so the device never
+ * holds more than that ahead of a commit's write and flush.
  *
  * Failure modes: a failed preparation (ENOSPC) is kept in prep_error and
  * returned by the next ls_prepare_take(), which asks for another try: the
@@ -23,7 +23,7 @@
  * durability failures are sticky (STYLE.md rule 5); a seal that finds
  * the disk full leaves the segment unsealed (the next open scans it).
  *
- * Close: ls_prepare_stop() interrupts a preparation between 1 MiB writes,
+ * Close: ls_prepare_stop() interrupts a preparation between 2 MiB writes,
  * seals what is queued, and deletes the prepared file.
  *
  * Lock order: log->mu, then prep_mu, then segs_mu.

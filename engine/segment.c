@@ -205,7 +205,7 @@ static void segment_name_for(logstore_log *log, struct ls_segment *seg,
 
 /*
  * Prepare a segment ahead of need, in the background: preallocated,
- * zero-filled in 1 MiB writes, each written back before the next, and
+ * zero-filled in 2 MiB writes, each written back before the next, and
  * fdatasynced under a temporary
  * "prepared-N.seg.tmp" name, with its salt and in-memory index, but no header
  * and no name yet (ls_segment_activate() gives both). Stops early, with
