@@ -305,6 +305,8 @@ int ls_segment_map(struct ls_segment *seg);
 void ls_segment_ref(struct ls_segment *seg);
 void ls_segment_unref(struct ls_segment *seg);
 const char *ls_record_reason(int why);
+int ls_record_peek(const struct ls_segment *seg, uint64_t off, uint64_t limit,
+		   uint64_t expect_seq, int64_t prev_time, struct ls_record *rec);
 int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
 		    uint64_t expect_seq, int64_t prev_time,
 		    struct ls_record *rec);

@@ -13,9 +13,13 @@
  *
  * Seeks (logstore_reader_open and logstore_reader_seek, one code path):
  * binary search over the segments (by first sequence number, or by newest
- * time), then over the segment's time index, then a short scan; entries
- * before the target are skipped by the same filter that makes a seek
- * past the end of the log return the entries appended later.
+ * time), then over the segment's time index, then a short walk over
+ * record headers only (skip_to_target: skipped records are never
+ * returned, so their checksums are not computed). The walk stops one
+ * record short, so the first logstore_reader_next() checks that record
+ * and the one it returns in full. Entries before the target are then
+ * skipped by the same filter that makes a seek past the end of the log
+ * return the entries appended later.
  *
  * Hot path: no lock and no allocation inside a segment; segs_mu is taken
  * only to move to another segment or to seek. A seek of an open reader
@@ -122,10 +126,46 @@ struct reader_pos {
 };
 
 /*
+ * Walk from pos towards the first record at or after the target, reading
+ * only record headers: records before the target are never returned, so
+ * their checksums are not computed here (format.h rules 1-4 are checked,
+ * not 5). The walk stops at the first record it cannot vouch for, at the
+ * target or at the committed end, and leaves pos on the last record it
+ * skipped, so logstore_reader_next() checks that one in full before the
+ * one it returns. A damaged length or time in a skipped record then
+ * shows as a sequence, salt, time or checksum mismatch of one of those
+ * two records (LOGSTORE_ECORRUPT), never as other bytes returned.
+ */
+static void skip_to_target(struct reader_pos *pos, uint64_t min_seq,
+			   int64_t min_time)
+{
+	const struct ls_segment *seg = pos->seg;
+	uint64_t end =
+	    atomic_load_explicit(&seg->end, memory_order_acquire);
+	uint64_t off = pos->off, seq = pos->next_seq;
+	int64_t prev_time = pos->prev_time;
+	struct ls_record rec;
+	while (off < end && ls_record_peek(seg, off, end, seq, prev_time,
+					   &rec) == 0) {
+		if (rec.seq >= min_seq && rec.time >= min_time)
+			break;
+		*pos = (struct reader_pos){.seg = pos->seg,
+					   .off = off,
+					   .next_seq = seq,
+					   .prev_time = prev_time};
+		off += rec.bytes;
+		seq = rec.seq + 1;
+		prev_time = rec.time;
+	}
+}
+
+/*
  * Find the position of start: the segment by binary search, then its time
- * index. out: pos (pos->seg NULL if the log has no segment). Returns 0 or -errno from mapping the segment.
+ * index, then the header walk. out: pos (pos->seg NULL if the log has no
+ * segment). Returns 0 or -errno from mapping the segment.
  */
 static int reader_position(logstore_log *log, const struct logstore_start *start,
+			   uint64_t min_seq, int64_t min_time,
 			   struct reader_pos *pos)
 {
 	*pos = (struct reader_pos){0};
@@ -155,6 +195,8 @@ static int reader_position(logstore_log *log, const struct logstore_start *start
 				      start->time_ns, start->seq, &pos->off,
 				      &pos->next_seq);
 	pthread_mutex_unlock(&log->segs_mu);
+	if (start->kind != LOGSTORE_START_OLDEST)
+		skip_to_target(pos, min_seq, min_time);
 	return 0;
 }
 
@@ -194,7 +236,7 @@ int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
 	if (!r)
 		return ls_error(-ENOMEM, "out of memory");
 	struct reader_pos pos;
-	rc = reader_position(log, start, &pos);
+	rc = reader_position(log, start, min_seq, min_time, &pos);
 	if (rc) {
 		free(r);
 		return rc;
@@ -225,7 +267,7 @@ int logstore_reader_seek(logstore_reader *r, const struct logstore_start *start)
 		rc = ls_log_refresh(r->log);
 	struct reader_pos pos;
 	if (!rc)
-		rc = reader_position(r->log, start, &pos);
+		rc = reader_position(r->log, start, min_seq, min_time, &pos);
 	if (rc)
 		return rc; /* the reader is where it was */
 	ls_segment_unref(r->seg);

@@ -488,14 +488,15 @@ const char *ls_record_reason(int why)
 }
 
 /*
- * Check the record at off against format.h's validity rules, reading
- * nothing at or past limit. prev_time is ignored for the segment's first
- * record, whose time must equal the header's.
+ * Check the header of the record at off against format.h's validity
+ * rules 1-4 (bounds, salt, sequence, time), reading nothing at or past
+ * limit; the checksum (rule 5) is not computed. For a seek's walk over
+ * records it will not return. prev_time is ignored for the segment's
+ * first record, whose time must equal the header's.
  * Returns 0 and fills rec, or a negative reason (see ls_record_reason()).
  */
-int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
-		    uint64_t expect_seq, int64_t prev_time,
-		    struct ls_record *rec)
+int ls_record_peek(const struct ls_segment *seg, uint64_t off, uint64_t limit,
+		   uint64_t expect_seq, int64_t prev_time, struct ls_record *rec)
 {
 	if (off % LS_RECORD_ALIGN || off < LS_HEADER_BYTES ||
 	    limit > seg->index_offset || off + LS_RECORD_HEADER_BYTES > limit)
@@ -514,15 +515,31 @@ int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
 	if (off == LS_HEADER_BYTES ? time != seg->first_time
 				   : time <= prev_time)
 		return -5;
-	if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len) !=
-	    ls_get_u32(p))
-		return -6;
 	rec->seq = seq;
 	rec->time = time;
 	rec->data = p + LS_RECORD_HEADER_BYTES;
 	rec->len = len;
 	rec->batch_more = (lf & LS_RECORD_BATCH_MORE) != 0;
 	rec->bytes = ls_record_bytes(len);
+	return 0;
+}
+
+/*
+ * Check the record at off against all of format.h's validity rules:
+ * ls_record_peek(), then the checksum over header and payload.
+ * Returns 0 and fills rec, or a negative reason (see ls_record_reason()).
+ */
+int ls_record_check(const struct ls_segment *seg, uint64_t off, uint64_t limit,
+		    uint64_t expect_seq, int64_t prev_time,
+		    struct ls_record *rec)
+{
+	int why = ls_record_peek(seg, off, limit, expect_seq, prev_time, rec);
+	if (why)
+		return why;
+	const uint8_t *p = seg->map + off;
+	if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + rec->len) !=
+	    ls_get_u32(p))
+		return -6;
 	return 0;
 }
 
@@ -834,8 +851,10 @@ static uint32_t index_entries(struct ls_segment *seg,
 /*
  * Find where a seek should start scanning in seg: the last indexed record
  * at or before the target (by time or by seq) that lies below the
- * committed end, checked against the record itself; else the first
- * record. Caller holds segs_mu; seg is mapped.
+ * committed end, checked against the record's header (its checksum is
+ * checked when the reader reads it, if it is ever returned or is the
+ * record just before the one returned: see reader.c skip_to_target);
+ * else the first record. Caller holds segs_mu; seg is mapped.
  */
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 			   uint64_t seq, uint64_t *off, uint64_t *start_seq)
@@ -862,7 +881,7 @@ void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 	const struct ls_index_entry *e = &ix[lo - 1];
 	struct ls_record r;
 	uint64_t s = seg->first_seq + e->seq_delta;
-	if (ls_record_check(seg, e->offset, end, s, INT64_MIN, &r) == 0 &&
+	if (ls_record_peek(seg, e->offset, end, s, INT64_MIN, &r) == 0 &&
 	    r.time == e->time) {
 		*off = e->offset;
 		*start_seq = s;

@@ -15,7 +15,9 @@
  * kind; exact, between, before and after entry times and sequence
  * numbers), one long-lived reader is moved with logstore_reader_seek() and
  * read to the end, and the result is compared entry by entry (sequence
- * number, time, bytes) with a new reader opened at that start.
+ * number, time, bytes) with a new reader opened at that start. The
+ * damage tests write over single header fields and payload bytes of a
+ * sealed segment through the file while a read-only handle maps it.
  */
 #include "helpers.h"
 
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 
 #define SEG64 65536u
 #define PAYLOAD 100u
@@ -328,6 +331,137 @@ static void test_seek_read_only_follows_writer(void **state)
 	t_entries_free(&model);
 }
 
+/* ---- damage to records a seek skips ---- */
+
+/*
+ * Records of 136 bytes from offset 4096 of the first segment: the index
+ * holds records 0, 31, 62, ... (the first at or past each 4 KiB), so a seek
+ * to record TARGET starts its walk at INDEXED and skips INDEXED..TARGET-1.
+ */
+#define REC_BYTES 136u
+#define INDEXED 31u
+#define TARGET 51u
+_Static_assert((PAYLOAD + LS_RECORD_HEADER_BYTES + 7) / 8 * 8 == REC_BYTES,
+	       "a record of PAYLOAD bytes takes REC_BYTES");
+
+static uint64_t rec_off(unsigned k)
+{
+	return LS_HEADER_BYTES + (uint64_t)k * REC_BYTES;
+}
+
+enum outcome { CORRUPT, INTACT, EITHER };
+
+struct damage {
+	unsigned rec;	    /* record index in the first segment */
+	unsigned field;	    /* byte offset in the record */
+	uint64_t value;	    /* written there, 4 bytes at 4, else 8 */
+	bool time_of;	    /* value is a record index: write its time + 1 */
+	enum outcome want;  /* of seek + 10 reads */
+	const char *why;
+};
+
+/* The seek and 10 reads after damage d, through open and through seek. */
+static void check_damage(logstore_log *ro, const struct t_entries *model,
+			 const struct damage *d)
+{
+	struct logstore_start s = t_start_time(model->v[TARGET].time_ns);
+	logstore_reader *r;
+	int rc = 0;
+
+	for (int via_seek = 0; via_seek < 2; via_seek++) {
+		if (via_seek) {
+			t_assert_ok(logstore_reader_open(ro, NULL, &r));
+			t_assert_ok(logstore_reader_seek(r, &s));
+		} else {
+			t_assert_ok(logstore_reader_open(ro, &s, &r));
+		}
+		struct logstore_entry e;
+		unsigned got = 0;
+		while (got < 10 && (rc = logstore_reader_next(r, &e)) == 0) {
+			const struct t_entry *w = &model->v[TARGET + got++];
+			/* Any entry returned is exactly the one appended. */
+			assert_int_equal(e.seq, w->seq);
+			assert_int_equal(e.time_ns, w->time_ns);
+			assert_int_equal(e.len, w->len);
+			assert_memory_equal(e.data, w->data, w->len);
+		}
+		logstore_reader_close(r);
+		if (rc != 0 && rc != LOGSTORE_ECORRUPT)
+			fail_msg("%s: reader returned %d", d->why, rc);
+		if (d->want == CORRUPT && rc != LOGSTORE_ECORRUPT)
+			fail_msg("%s: no LOGSTORE_ECORRUPT", d->why);
+		if (d->want == INTACT && got != 10)
+			fail_msg("%s: %u entries, then %d", d->why, got, rc);
+	}
+}
+
+static void test_seek_skipped_record_damage(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	logstore_log *log = build_log(ctx, &model, 1500);
+	char names[8][64];
+	uint8_t saved[REC_BYTES];
+
+	t_close(log);
+	assert_true(t_seg_files(ctx->dir, names, 8) >= 3);
+	char *path = t_path(ctx->dir, names[0]);
+	/* The layout this test assumes. */
+	uint8_t head[32];
+	assert_int_equal(t_read_at(path, head, 32, rec_off(TARGET)), 0);
+	assert_int_equal(ls_get_u64(head + 8), model.v[TARGET].seq);
+	logstore_log *ro = open_ro(ctx);
+
+	const struct damage cases[] = {
+	    {40, 40, 0xff, false, INTACT, "payload of a skipped record"},
+	    {INDEXED, 40, 0xff, false, INTACT, "payload of the indexed one"},
+	    {40, 4, PAYLOAD + 8, false, CORRUPT, "length +8, skipped"},
+	    {40, 4, PAYLOAD + REC_BYTES, false, CORRUPT,
+	     "length one record longer, skipped"},
+	    {40, 4, PAYLOAD - 8, false, CORRUPT, "length -8, skipped"},
+	    {40, 4, 0x7fffffff, false, CORRUPT, "length huge, skipped"},
+	    {TARGET - 1, 4, PAYLOAD + REC_BYTES, false, CORRUPT,
+	     "length one record longer, last skipped"},
+	    {INDEXED, 4, PAYLOAD + REC_BYTES, false, CORRUPT,
+	     "length one record longer, indexed"},
+	    {40, 16, 60, true, CORRUPT, "time past the target, skipped"},
+	    {40, 16, 38, true, CORRUPT, "time before the previous, skipped"},
+	    {40, 16, 39, true, EITHER, "time still in order, skipped"},
+	    {TARGET, 16, TARGET - 1, true, CORRUPT,
+	     "target's time below the target"},
+	    {40, 8, 12345, false, CORRUPT, "seq of a skipped record"},
+	    {40, 24, 0, false, CORRUPT, "salt of a skipped record"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct damage *d = &cases[i];
+		uint64_t at = rec_off(d->rec) + d->field;
+		uint8_t v[8];
+		uint64_t value =
+		    d->time_of ? (uint64_t)model.v[d->value].time_ns + 1
+			       : d->value;
+		assert_int_equal(t_read_at(path, saved, REC_BYTES,
+					   rec_off(d->rec)),
+				 0);
+		if (d->field == 40) {
+			v[0] = saved[40] ^ 0xff;
+			assert_int_equal(t_write_at(path, v, 1, at), 0);
+		} else {
+			ls_put_u64(v, value);
+			assert_int_equal(
+			    t_write_at(path, v, d->field == 4 ? 4 : 8, at), 0);
+		}
+		check_damage(ro, &model, d);
+		assert_int_equal(t_write_at(path, saved, REC_BYTES,
+					    rec_off(d->rec)),
+				 0);
+	}
+	/* Restored: reads back whole. */
+	t_assert_log(ro, NULL, &model, 0);
+	t_close(ro);
+	free(path);
+	t_entries_free(&model);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
@@ -338,6 +472,7 @@ int main(void)
 	    T(test_seek_past_end_then_append),
 	    T(test_seek_after_retention),
 	    T(test_seek_read_only_follows_writer),
+	    T(test_seek_skipped_record_damage),
 	};
 	int skip = t_uring_available();
 
