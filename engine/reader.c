@@ -43,6 +43,18 @@
  */
 #define LS_FOLLOW_POLL_MIN_NS 1000000LL	 /* 1 ms */
 #define LS_FOLLOW_POLL_MAX_NS 50000000LL /* 50 ms */
+/*
+ * A seek prefetches the lines its header walk may cover before it walks:
+ * the walk starts at an index entry and ends within one index stride of
+ * it, and the first reads follow. Each header's address depends on the
+ * previous header's length, so without the prefetch every line is a
+ * cache miss waited for in turn; with it the misses overlap. Measured on
+ * the project's VM (bench/README.md, SeekTime at 10^6 entries): 1.5-2x
+ * fewer ns per seek. Prefetches never fault, and stop at the committed
+ * end.
+ */
+#define LS_SEEK_PREFETCH_BYTES (LS_INDEX_STRIDE + 1024u)
+#define LS_CACHE_LINE_BYTES 64u
 
 struct logstore_reader {
 	logstore_log *log;
@@ -144,6 +156,12 @@ static void skip_to_target(struct reader_pos *pos, uint64_t min_seq,
 	    atomic_load_explicit(&seg->end, memory_order_acquire);
 	uint64_t off = pos->off, seq = pos->next_seq;
 	int64_t prev_time = pos->prev_time;
+	uint64_t ahead = off + LS_SEEK_PREFETCH_BYTES < end
+			     ? off + LS_SEEK_PREFETCH_BYTES
+			     : end;
+	for (uint64_t line = off & ~(uint64_t)(LS_CACHE_LINE_BYTES - 1);
+	     line < ahead; line += LS_CACHE_LINE_BYTES)
+		__builtin_prefetch(seg->map + line);
 	struct ls_record rec;
 	while (off < end && ls_record_peek(seg, off, end, seq, prev_time,
 					   &rec) == 0) {
