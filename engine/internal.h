@@ -317,16 +317,16 @@ void ls_segment_unref(struct ls_segment *seg);
 const char *ls_record_reason(int why);
 
 /*
- * Check the record at off against format.h's validity rules, reading
- * nothing at or past limit. prev_time is ignored for the segment's first
- * record, whose time must equal the header's.
+ * Check the header of the record at off against format.h's validity
+ * rules 1-4 (bounds, salt, sequence, time), reading nothing at or past
+ * limit; the checksum (rule 5) is not computed: for a seek's walk over
+ * records it will not return. prev_time is ignored for the segment's
+ * first record, whose time must equal the header's.
  * Returns 0 and fills rec, or a negative reason (see ls_record_reason()).
- * Inline because a reader calls it once per entry: a scan of 100 B
- * entries ran about 15 % faster than with a call into segment.c.
  */
-static inline int ls_record_check(const struct ls_segment *seg, uint64_t off,
-				  uint64_t limit, uint64_t expect_seq,
-				  int64_t prev_time, struct ls_record *rec)
+static inline int ls_record_peek(const struct ls_segment *seg, uint64_t off,
+				 uint64_t limit, uint64_t expect_seq,
+				 int64_t prev_time, struct ls_record *rec)
 {
 	if (off % LS_RECORD_ALIGN || off < LS_HEADER_BYTES ||
 	    limit > seg->index_offset || off + LS_RECORD_HEADER_BYTES > limit)
@@ -345,15 +345,33 @@ static inline int ls_record_check(const struct ls_segment *seg, uint64_t off,
 	if (off == LS_HEADER_BYTES ? time != seg->first_time
 				   : time <= prev_time)
 		return -5;
-	if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + len) !=
-	    ls_get_u32(p))
-		return -6;
 	rec->seq = seq;
 	rec->time = time;
 	rec->data = p + LS_RECORD_HEADER_BYTES;
 	rec->len = len;
 	rec->batch_more = (lf & LS_RECORD_BATCH_MORE) != 0;
 	rec->bytes = ls_record_bytes(len);
+	return 0;
+}
+
+/*
+ * Check the record at off against all of format.h's validity rules:
+ * ls_record_peek(), then the checksum over header and payload.
+ * Returns 0 and fills rec, or a negative reason (see ls_record_reason()).
+ * Inline because a reader calls it once per entry: a scan of 100 B
+ * entries ran about 15 % faster than with a call into segment.c.
+ */
+static inline int ls_record_check(const struct ls_segment *seg, uint64_t off,
+				  uint64_t limit, uint64_t expect_seq,
+				  int64_t prev_time, struct ls_record *rec)
+{
+	int why = ls_record_peek(seg, off, limit, expect_seq, prev_time, rec);
+	if (why)
+		return why;
+	const uint8_t *p = seg->map + off;
+	if (ls_crc32c(0, p + 4, LS_RECORD_HEADER_BYTES - 4 + rec->len) !=
+	    ls_get_u32(p))
+		return -6;
 	return 0;
 }
 

@@ -11,13 +11,19 @@
  * bytes are returned. A failed check inside the committed range is
  * LOGSTORE_ECORRUPT, and the reader stays on that record.
  *
- * Seeks: binary search over the segments (by first sequence number, or
- * by newest time), then over the segment's time index, then a short scan;
- * entries before the target are skipped by the same filter that makes a
- * seek past the end of the log return the entries appended later.
+ * Seeks (logstore_reader_open and logstore_reader_seek, one code path):
+ * binary search over the segments (by first sequence number, or by newest
+ * time), then over the segment's time index, then a short walk over
+ * record headers only (skip_to_target: skipped records are never
+ * returned, so their checksums are not computed). The walk stops one
+ * record short, so the first logstore_reader_next() checks that record
+ * and the one it returns in full. Entries before the target are then
+ * skipped by the same filter that makes a seek past the end of the log
+ * return the entries appended later.
  *
  * Hot path: no lock and no allocation inside a segment; segs_mu is taken
- * only to move to another segment or to seek.
+ * only to move to another segment or to seek. A seek of an open reader
+ * allocates nothing.
  */
 #include "internal.h"
 
@@ -37,6 +43,18 @@
  */
 #define LS_FOLLOW_POLL_MIN_NS 1000000LL	 /* 1 ms */
 #define LS_FOLLOW_POLL_MAX_NS 50000000LL /* 50 ms */
+/*
+ * A seek prefetches the lines its header walk may cover before it walks:
+ * the walk starts at an index entry and ends within one index stride of
+ * it, and the first reads follow. Each header's address depends on the
+ * previous header's length, so without the prefetch every line is a
+ * cache miss waited for in turn; with it the misses overlap. Measured on
+ * the project's VM (bench/README.md, SeekTime at 10^6 entries): 1.5-2x
+ * fewer ns per seek. Prefetches never fault, and stop at the committed
+ * end.
+ */
+#define LS_SEEK_PREFETCH_BYTES (LS_INDEX_STRIDE + 1024u)
+#define LS_CACHE_LINE_BYTES 64u
 
 /*
  * The next record is prefetched when the one just returned is at least
@@ -120,10 +138,67 @@ static bool removed_retry(logstore_log *log, int rc)
 	       ls_log_sync_segments(log) == 0;
 }
 
-static int reader_position(logstore_reader *r,
-			   const struct logstore_start *start)
+/*
+ * Where a seek puts a reader: the segment (referenced and mapped, or NULL
+ * for an empty log), the record to read next and what it must continue.
+ */
+struct reader_pos {
+	struct ls_segment *seg;
+	uint64_t off;
+	uint64_t next_seq;
+	int64_t prev_time;
+};
+
+/*
+ * Walk from pos towards the first record at or after the target, reading
+ * only record headers: records before the target are never returned, so
+ * their checksums are not computed here (format.h rules 1-4 are checked,
+ * not 5). The walk stops at the first record it cannot vouch for, at the
+ * target or at the committed end, and leaves pos on the last record it
+ * skipped, so logstore_reader_next() checks that one in full before the
+ * one it returns. A damaged length or time in a skipped record then
+ * shows as a sequence, salt, time or checksum mismatch of one of those
+ * two records (LOGSTORE_ECORRUPT), never as other bytes returned.
+ */
+static void skip_to_target(struct reader_pos *pos, uint64_t min_seq,
+			   int64_t min_time)
 {
-	logstore_log *log = r->log;
+	const struct ls_segment *seg = pos->seg;
+	uint64_t end =
+	    atomic_load_explicit(&seg->end, memory_order_acquire);
+	uint64_t off = pos->off, seq = pos->next_seq;
+	int64_t prev_time = pos->prev_time;
+	uint64_t ahead = off + LS_SEEK_PREFETCH_BYTES < end
+			     ? off + LS_SEEK_PREFETCH_BYTES
+			     : end;
+	for (uint64_t line = off & ~(uint64_t)(LS_CACHE_LINE_BYTES - 1);
+	     line < ahead; line += LS_CACHE_LINE_BYTES)
+		__builtin_prefetch(seg->map + line);
+	struct ls_record rec;
+	while (off < end && ls_record_peek(seg, off, end, seq, prev_time,
+					   &rec) == 0) {
+		if (rec.seq >= min_seq && rec.time >= min_time)
+			break;
+		*pos = (struct reader_pos){.seg = pos->seg,
+					   .off = off,
+					   .next_seq = seq,
+					   .prev_time = prev_time};
+		off += rec.bytes;
+		seq = rec.seq + 1;
+		prev_time = rec.time;
+	}
+}
+
+/*
+ * Find the position of start: the segment by binary search, then its time
+ * index, then the header walk. out: pos (pos->seg NULL if the log has no
+ * segment). Returns 0 or -errno from mapping the segment.
+ */
+static int reader_position(logstore_log *log, const struct logstore_start *start,
+			   uint64_t min_seq, int64_t min_time,
+			   struct reader_pos *pos)
+{
+	*pos = (struct reader_pos){0};
 	pthread_mutex_lock(&log->segs_mu);
 	struct ls_segment *seg;
 	int rc;
@@ -137,49 +212,103 @@ static int reader_position(logstore_reader *r,
 			       : seek_segment(log, start);
 		rc = take_segment(log, i, &seg);
 	} while (removed_retry(log, rc));
-	if (!rc) {
-		reader_enter(r, seg);
-		if (start->kind != LOGSTORE_START_OLDEST)
-			ls_segment_index_seek(
-			    seg, start->kind == LOGSTORE_START_TIME,
-			    start->time_ns, start->seq, &r->off, &r->next_seq);
+	if (rc) {
+		pthread_mutex_unlock(&log->segs_mu);
+		return rc;
 	}
+	*pos = (struct reader_pos){.seg = seg,
+				   .off = LS_HEADER_BYTES,
+				   .next_seq = seg->first_seq,
+				   .prev_time = INT64_MIN};
+	if (start->kind != LOGSTORE_START_OLDEST)
+		ls_segment_index_seek(seg, start->kind == LOGSTORE_START_TIME,
+				      start->time_ns, start->seq, &pos->off,
+				      &pos->next_seq);
 	pthread_mutex_unlock(&log->segs_mu);
-	return rc;
+	if (start->kind != LOGSTORE_START_OLDEST)
+		skip_to_target(pos, min_seq, min_time);
+	return 0;
 }
 
-int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
-			 logstore_reader **out)
+/* Check a start (NULL = oldest) and set the filters it implies. */
+static int start_check(const struct logstore_start *start, uint64_t *min_seq,
+		       int64_t *min_time)
 {
-	static const struct logstore_start oldest = {.kind =
-							 LOGSTORE_START_OLDEST};
-	if (!log || !out)
-		return ls_error(-EINVAL, "log and out are required");
-	*out = NULL;
-	if (!start)
-		start = &oldest;
 	if (start->kind != LOGSTORE_START_OLDEST &&
 	    start->kind != LOGSTORE_START_TIME &&
 	    start->kind != LOGSTORE_START_SEQ)
 		return ls_error(-EINVAL, "start kind %d", start->kind);
-	int rc = ls_log_refresh(log);
+	*min_seq = start->kind == LOGSTORE_START_SEQ ? start->seq : 0;
+	*min_time =
+	    start->kind == LOGSTORE_START_TIME ? start->time_ns : INT64_MIN;
+	return 0;
+}
+
+static const struct logstore_start start_oldest = {.kind =
+						       LOGSTORE_START_OLDEST};
+
+int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
+			 logstore_reader **out)
+{
+	if (!log || !out)
+		return ls_error(-EINVAL, "log and out are required");
+	*out = NULL;
+	if (!start)
+		start = &start_oldest;
+	uint64_t min_seq = 0;
+	int64_t min_time = INT64_MIN;
+	int rc = start_check(start, &min_seq, &min_time);
+	if (!rc)
+		rc = ls_log_refresh(log);
 	if (rc)
 		return rc;
 	logstore_reader *r = calloc(1, sizeof(*r));
 	if (!r)
 		return ls_error(-ENOMEM, "out of memory");
-	r->log = log;
-	r->min_seq = start->kind == LOGSTORE_START_SEQ ? start->seq : 0;
-	r->min_time =
-	    start->kind == LOGSTORE_START_TIME ? start->time_ns : INT64_MIN;
-	rc = reader_position(r, start);
+	struct reader_pos pos;
+	rc = reader_position(log, start, min_seq, min_time, &pos);
 	if (rc) {
 		free(r);
 		return rc;
 	}
+	*r = (struct logstore_reader){.log = log,
+				      .seg = pos.seg,
+				      .off = pos.off,
+				      .next_seq = pos.next_seq,
+				      .prev_time = pos.prev_time,
+				      .min_seq = min_seq,
+				      .min_time = min_time};
 	atomic_fetch_add_explicit(&log->st_readers_open, 1,
 				  memory_order_relaxed);
 	*out = r;
+	return 0;
+}
+
+int logstore_reader_seek(logstore_reader *r, const struct logstore_start *start)
+{
+	if (!r)
+		return ls_error(-EINVAL, "reader is required");
+	if (!start)
+		start = &start_oldest;
+	uint64_t min_seq = 0;
+	int64_t min_time = INT64_MIN;
+	int rc = start_check(start, &min_seq, &min_time);
+	if (!rc)
+		rc = ls_log_refresh(r->log);
+	struct reader_pos pos;
+	if (!rc)
+		rc = reader_position(r->log, start, min_seq, min_time, &pos);
+	if (rc)
+		return rc; /* the reader is where it was */
+	ls_segment_unref(r->seg);
+	ls_segment_unref(r->prev_seg);
+	*r = (struct logstore_reader){.log = r->log,
+				      .seg = pos.seg,
+				      .off = pos.off,
+				      .next_seq = pos.next_seq,
+				      .prev_time = pos.prev_time,
+				      .min_seq = min_seq,
+				      .min_time = min_time};
 	return 0;
 }
 

@@ -804,8 +804,10 @@ static uint32_t index_entries(struct ls_segment *seg,
 /*
  * Find where a seek should start scanning in seg: the last indexed record
  * at or before the target (by time or by seq) that lies below the
- * committed end, checked against the record itself; else the first
- * record. Caller holds segs_mu; seg is mapped.
+ * committed end, checked against the record's header (its checksum is
+ * checked when the reader reads it, if it is ever returned or is the
+ * record just before the one returned: see reader.c skip_to_target);
+ * else the first record. Caller holds segs_mu; seg is mapped.
  */
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 			   uint64_t seq, uint64_t *off, uint64_t *start_seq)
@@ -832,7 +834,7 @@ void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
 	const struct ls_index_entry *e = &ix[lo - 1];
 	struct ls_record r;
 	uint64_t s = seg->first_seq + e->seq_delta;
-	if (ls_record_check(seg, e->offset, end, s, INT64_MIN, &r) == 0 &&
+	if (ls_record_peek(seg, e->offset, end, s, INT64_MIN, &r) == 0 &&
 	    r.time == e->time) {
 		*off = e->offset;
 		*start_seq = s;

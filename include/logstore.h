@@ -477,6 +477,26 @@ LOGSTORE_API int logstore_reader_open(logstore_log *log,
 				      logstore_reader **out);
 
 /*
+ * Move an open reader to start, as if it were closed and opened again at
+ * start, without allocating: the next logstore_reader_next() returns what
+ * a new reader opened at start would return (entries appended later, past
+ * the end of the log, included; segments removed by retention skipped).
+ * This is the cheap way to seek many times.
+ * reader: an open reader, in any state (also after LOGSTORE_END or
+ * LOGSTORE_ECORRUPT).
+ * start: as for logstore_reader_open(); NULL = the oldest entry.
+ * Returns 0, -EINVAL (reader is NULL or start->kind is not a
+ * LOGSTORE_START_* value), -errno from mapping a segment. On an error
+ * the reader stays where it was.
+ * Not thread-safe for one reader (one thread at a time, as every reader
+ * call); thread-safe with respect to the log and other readers.
+ * Lifetime: the entry returned by the previous call on this reader is
+ * no longer valid after this call.
+ */
+LOGSTORE_API int logstore_reader_seek(logstore_reader *reader,
+				      const struct logstore_start *start);
+
+/*
  * Read the next entry. Verifies the record's checksum.
  * out: *entry points into the read-only mapping of the segment: no copy.
  * The memory belongs to the log; it stays valid until the next call on
