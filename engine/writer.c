@@ -68,8 +68,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -275,6 +278,19 @@ static int page_cache_write(logstore_log *log, int fd, const struct ls_batch *b)
 
 /* ---- publication ---- */
 
+/*
+ * Wake the durable appenders that sleep outside mu (wait_durable()):
+ * durable_seq moved, or the log failed. One FUTEX_WAKE for all of them,
+ * and none when nobody sleeps. mu held.
+ */
+static void durable_wake(logstore_log *log)
+{
+	atomic_fetch_add(&log->durable_word, 1);
+	if (atomic_load(&log->durable_sleepers))
+		syscall(SYS_futex, &log->durable_word, FUTEX_WAKE_PRIVATE,
+			INT_MAX, NULL, NULL, 0);
+}
+
 /* The error every write call returns once the log has failed. mu held. */
 static int failed_error(const logstore_log *log)
 {
@@ -288,6 +304,7 @@ static void log_fail(logstore_log *log, int rc)
 		log->failed = rc;
 	ls_stats_publish(log); /* readers elsewhere see the failure */
 	failed_error(log);
+	durable_wake(log);
 	pthread_cond_broadcast(&log->cond);
 	pthread_cond_broadcast(&log->flush_cond);
 }
@@ -326,6 +343,7 @@ static void commit_batch(logstore_log *log, const struct ls_batch *b)
 		atomic_store(&log->durable_seq, b->last_seq > log->written_seq
 						    ? log->written_seq
 						    : b->last_seq);
+		durable_wake(log);
 	}
 }
 
@@ -531,12 +549,24 @@ void ls_writer_stop(logstore_log *log)
 
 /* ---- waits ---- */
 
+/* wait_for() with leave: seq is in a batch in flight (mu held). */
+#define LS_WAIT_IN_FLIGHT 1
+
+/* Whether entry seq is in a batch taken by a leader. mu held. */
+static bool in_flight(const logstore_log *log, uint64_t seq)
+{
+	const struct ls_batch *f = log->fill;
+	return log->flight_count && !(f->entries && seq >= f->first_seq);
+}
+
 /*
  * Wait, leading when that helps, until seq is written (visible) or
- * durable. deadline: CLOCK_MONOTONIC, or NULL to wait forever.
+ * durable. deadline: CLOCK_MONOTONIC, or NULL to wait forever. leave:
+ * return LS_WAIT_IN_FLIGHT instead of waiting under mu once seq is in a
+ * batch in flight (see wait_durable()).
  */
 static int wait_for(logstore_log *log, uint64_t seq, bool durable,
-		    const struct timespec *deadline)
+		    const struct timespec *deadline, bool leave)
 {
 	for (;;) {
 		uint64_t have =
@@ -545,6 +575,8 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 			return 0;
 		if (log->failed)
 			return failed_error(log);
+		if (leave && in_flight(log, seq))
+			return LS_WAIT_IN_FLIGHT;
 		/*
 		 * A waiter starts a batch even behind one in flight. That
 		 * splits group commits (16 threads: 5.5 entries per fsync
@@ -570,6 +602,50 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 			return have >= seq ? 0 : -ETIMEDOUT;
 		}
 	}
+}
+
+/*
+ * Sleep once on durable_word, mu not held; true when seq is durable.
+ * word was read under mu, before the caller dropped it, so a move of
+ * durable_seq after that read ends the sleep at once.
+ */
+static bool sleep_durable(logstore_log *log, uint64_t seq, uint32_t word)
+{
+	bool done = atomic_load(&log->durable_seq) >= seq;
+	if (!done) {
+		atomic_fetch_add(&log->durable_sleepers, 1);
+		if (atomic_load(&log->durable_seq) < seq)
+			syscall(SYS_futex, &log->durable_word,
+				FUTEX_WAIT_PRIVATE, word, NULL, NULL, 0);
+		atomic_fetch_sub(&log->durable_sleepers, 1);
+		done = atomic_load(&log->durable_seq) >= seq;
+	}
+	return done;
+}
+
+/*
+ * A durable appender's wait. mu held; returns with mu released. Once its
+ * entry is in a batch in flight, it has nothing to lead: it sleeps
+ * outside mu on a futex that only a durable publication or a failure
+ * moves. So the broadcast on log->cond after each write phase does not
+ * wake it for nothing, and the waiters of a batch, woken by one
+ * FUTEX_WAKE, return without queueing on mu one after another (16
+ * threads on 2 vCPUs: that queue, not the device, bounded the group
+ * commit). A wake for an earlier batch, or a failure, goes back under mu.
+ */
+static int wait_durable(logstore_log *log, uint64_t seq)
+{
+	int rc;
+	while ((rc = wait_for(log, seq, true, NULL, true)) ==
+	       LS_WAIT_IN_FLIGHT) {
+		uint32_t word = atomic_load(&log->durable_word);
+		pthread_mutex_unlock(&log->mu);
+		if (sleep_durable(log, seq, word))
+			return 0;
+		pthread_mutex_lock(&log->mu);
+	}
+	pthread_mutex_unlock(&log->mu);
+	return rc;
 }
 
 /* Wait until nothing is in flight and no one writes. mu held. */
@@ -928,22 +1004,27 @@ static int resolve_durability(const logstore_log *log, int durability)
 
 /*
  * The entries up to seq are in the fill batch: wait as durability asks,
- * or for LOGSTORE_ASYNC hand the batch to the flushers. mu held.
+ * or for LOGSTORE_ASYNC hand the batch to the flushers. mu held; returns
+ * with mu released.
  */
 static int finish_append(logstore_log *log, uint64_t seq, int durability)
 {
 	struct ls_batch *f = log->fill;
-	if (durability == LOGSTORE_BUFFERED)
-		return wait_for(log, seq, false, NULL);
-	f->need_sync = true;
-	if (durability == LOGSTORE_DURABLE)
-		return wait_for(log, seq, true, NULL);
-	if (!f->async) {
-		f->async = true;
-		if (log->flushers_idle)
-			pthread_cond_signal(&log->flush_cond);
+	int rc = 0;
+	if (durability == LOGSTORE_BUFFERED) {
+		rc = wait_for(log, seq, false, NULL, false);
+	} else {
+		f->need_sync = true;
+		if (durability == LOGSTORE_DURABLE)
+			return wait_durable(log, seq);
+		if (!f->async) {
+			f->async = true;
+			if (log->flushers_idle)
+				pthread_cond_signal(&log->flush_cond);
+		}
 	}
-	return 0;
+	pthread_mutex_unlock(&log->mu);
+	return rc;
 }
 
 static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
@@ -962,10 +1043,11 @@ static int append_entries(logstore_log *log, struct logstore_batch_entry *e,
 	pthread_mutex_lock(&log->mu);
 	int rc =
 	    reserve(log, e, n, (uint64_t)bytes, durability == LOGSTORE_ASYNC);
-	if (!rc)
-		rc = finish_append(log, e[n - 1].seq, durability);
-	pthread_mutex_unlock(&log->mu);
-	return rc;
+	if (rc) {
+		pthread_mutex_unlock(&log->mu);
+		return rc;
+	}
+	return finish_append(log, e[n - 1].seq, durability);
 }
 
 /* append_entries(), counting a failure in the log's figures. */
@@ -1084,7 +1166,6 @@ int logstore_claim_commit(logstore_log *log, struct logstore_claim *claim,
 	seal_record(rec, (uint32_t)claim->len);
 	atomic_store(&log->claim_tid, 0);
 	rc = finish_append(log, claim->seq, rc);
-	pthread_mutex_unlock(&log->mu);
 	return ls_stats_failed(log, rc);
 }
 
@@ -1122,7 +1203,7 @@ int logstore_log_sync(logstore_log *log)
 		return ls_log_read_only_error(log);
 	pthread_mutex_lock(&log->mu);
 	log->sync_requested = true;
-	int rc = wait_for(log, log->next_seq - 1, true, NULL);
+	int rc = wait_for(log, log->next_seq - 1, true, NULL, false);
 	log->sync_requested = false;
 	pthread_mutex_unlock(&log->mu);
 	return ls_stats_failed(log, rc);
@@ -1150,7 +1231,7 @@ int logstore_log_wait_durable(logstore_log *log, uint64_t seq,
 			      " was never assigned (next %" PRIu64 ")",
 			      seq, log->next_seq);
 	else
-		rc = wait_for(log, seq, true, dl);
+		rc = wait_for(log, seq, true, dl, false);
 	pthread_mutex_unlock(&log->mu);
 	return rc;
 }
