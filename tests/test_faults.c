@@ -297,8 +297,7 @@ static void held_fsync(struct t_ctx *ctx, int err, enum ls_sys_op op)
 		assert_int_equal(
 		    pthread_create(&th[i], NULL, append_one, &a[i]), 0);
 		if (i == 0)
-			assert_true(
-			    ls_fault_wait_held(op, HANG_NS));
+			assert_true(ls_fault_wait_held(op, HANG_NS));
 	}
 	wait_entries(log, base + THREADS);
 	/* Nothing of the held batch or the queued one is visible or acked. */
@@ -673,9 +672,8 @@ static void test_enospc_persistent_then_space(void **state)
 static void enospc_on_data(struct t_ctx *ctx, enum ls_sys_op op, int durability)
 {
 	struct t_entries model = {0};
-	logstore_log *log = op == LS_SYS_URING_WRITE
-				? open_uring(ctx)
-				: t_open_small(ctx, SEG16);
+	logstore_log *log = op == LS_SYS_URING_WRITE ? open_uring(ctx)
+						     : t_open_small(ctx, SEG16);
 	uint64_t seq;
 
 	for (int i = 0; i < 5; i++)
