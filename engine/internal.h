@@ -167,6 +167,8 @@ struct ls_batch {
 	bool fsync_reaped;    /* its completion was seen */
 	int fsync_fd;	      /* the file the fsync syncs */
 	uint64_t fsync_mark;  /* ls_fault_fsync_mark() when prepared */
+	_Atomic uint32_t done_word; /* futex: bumped when published durable */
+	_Atomic uint32_t sleepers;  /* appenders waiting on done_word */
 };
 
 /* Undo record of the newest entry in the fill batch: claim abort. */
@@ -211,10 +213,8 @@ struct logstore_log {
 	uint64_t next_seq_floor; /* set by recovery: next_seq is never less */
 	int64_t last_time;	 /* of the last assigned entry */
 	uint64_t written_seq;	 /* in the page cache and visible */
-	_Atomic uint64_t durable_seq;	   /* fdatasynced; written under mu */
-	_Atomic uint32_t durable_word;	   /* futex: moves with durable_seq */
-	_Atomic uint32_t durable_sleepers; /* threads waiting on durable_word */
-	int failed;			   /* sticky error, 0 if healthy */
+	_Atomic uint64_t durable_seq; /* fdatasynced; written under mu */
+	int failed;		      /* sticky error, 0 if healthy */
 	struct ls_segment *active; /* NULL until the next append creates one */
 	uint8_t *zero_buf;	   /* LS_ZERO_CHUNK_BYTES of zeros */
 	bool segments_prepared;	   /* rollovers take prepared segments */

@@ -309,16 +309,16 @@ void ls_writer_durable_uring(logstore_log *log, bool on)
 /* ---- publication ---- */
 
 /*
- * Wake the durable appenders that sleep outside mu (wait_durable()):
- * durable_seq moved, or the log failed. One FUTEX_WAKE for all of them,
- * and none when nobody sleeps. mu held.
+ * Wake the durable appenders of batch b that sleep outside mu
+ * (wait_durable()): b was published durable, or the log failed. One
+ * FUTEX_WAKE for all of them, and none when nobody sleeps. mu held.
  */
-static void durable_wake(logstore_log *log)
+static void batch_wake(struct ls_batch *b)
 {
-	atomic_fetch_add(&log->durable_word, 1);
-	if (atomic_load(&log->durable_sleepers))
-		syscall(SYS_futex, &log->durable_word, FUTEX_WAKE_PRIVATE,
-			INT_MAX, NULL, NULL, 0);
+	atomic_fetch_add(&b->done_word, 1);
+	if (atomic_load(&b->sleepers))
+		syscall(SYS_futex, &b->done_word, FUTEX_WAKE_PRIVATE, INT_MAX,
+			NULL, NULL, 0);
 }
 
 /* The error every write call returns once the log has failed. mu held. */
@@ -334,7 +334,8 @@ static void log_fail(logstore_log *log, int rc)
 		log->failed = rc;
 	ls_stats_publish(log); /* readers elsewhere see the failure */
 	failed_error(log);
-	durable_wake(log);
+	for (unsigned i = 0; i < log->nbatches; i++)
+		batch_wake(&log->batches[i]);
 	pthread_cond_broadcast(&log->cond);
 	pthread_cond_broadcast(&log->flush_cond);
 }
@@ -348,7 +349,7 @@ void ls_writer_fail(logstore_log *log, int rc)
 }
 
 /* Batch b is complete and every batch before it is published: publish. */
-static void commit_batch(logstore_log *log, const struct ls_batch *b)
+static void commit_batch(logstore_log *log, struct ls_batch *b)
 {
 	if (b->len) {
 		struct ls_segment *seg = b->seg;
@@ -373,7 +374,7 @@ static void commit_batch(logstore_log *log, const struct ls_batch *b)
 		atomic_store(&log->durable_seq, b->last_seq > log->written_seq
 						    ? log->written_seq
 						    : b->last_seq);
-		durable_wake(log);
+		batch_wake(b);
 	}
 }
 
@@ -585,11 +586,16 @@ void ls_writer_stop(logstore_log *log)
 /* wait_for() with leave: seq is in a batch in flight (mu held). */
 #define LS_WAIT_IN_FLIGHT 1
 
-/* Whether entry seq is in a batch taken by a leader. mu held. */
-static bool in_flight(const logstore_log *log, uint64_t seq)
+/* The batch in flight that holds entry seq or NULL. mu held. */
+static struct ls_batch *flight_of(logstore_log *log, uint64_t seq)
 {
-	const struct ls_batch *f = log->fill;
-	return log->flight_count && !(f->entries && seq >= f->first_seq);
+	for (unsigned i = 0; i < log->flight_count; i++) {
+		struct ls_batch *b =
+		    log->flight[(log->flight_head + i) % LS_BATCHES_MAX];
+		if (b->entries && seq <= b->last_seq)
+			return b;
+	}
+	return NULL;
 }
 
 /*
@@ -608,7 +614,7 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 			return 0;
 		if (log->failed)
 			return failed_error(log);
-		if (leave && in_flight(log, seq))
+		if (leave && flight_of(log, seq))
 			return LS_WAIT_IN_FLIGHT;
 		/*
 		 * A waiter starts a batch even behind one in flight. That
@@ -642,19 +648,20 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 }
 
 /*
- * Sleep once on durable_word, mu not held; true when seq is durable.
- * word was read under mu, before the caller dropped it, so a move of
- * durable_seq after that read ends the sleep at once.
+ * Sleep once on b's done_word, mu not held; true when seq is durable.
+ * word was read under mu, before the caller dropped it, so a publication
+ * of b after that read ends the sleep at once.
  */
-static bool sleep_durable(logstore_log *log, uint64_t seq, uint32_t word)
+static bool sleep_durable(logstore_log *log, struct ls_batch *b, uint64_t seq,
+			  uint32_t word)
 {
 	bool done = atomic_load(&log->durable_seq) >= seq;
 	if (!done) {
-		atomic_fetch_add(&log->durable_sleepers, 1);
+		atomic_fetch_add(&b->sleepers, 1);
 		if (atomic_load(&log->durable_seq) < seq)
-			syscall(SYS_futex, &log->durable_word,
-				FUTEX_WAIT_PRIVATE, word, NULL, NULL, 0);
-		atomic_fetch_sub(&log->durable_sleepers, 1);
+			syscall(SYS_futex, &b->done_word, FUTEX_WAIT_PRIVATE,
+				word, NULL, NULL, 0);
+		atomic_fetch_sub(&b->sleepers, 1);
 		done = atomic_load(&log->durable_seq) >= seq;
 	}
 	return done;
@@ -663,21 +670,23 @@ static bool sleep_durable(logstore_log *log, uint64_t seq, uint32_t word)
 /*
  * A durable appender's wait. mu held; returns with mu released. Once its
  * entry is in a batch in flight, it has nothing to lead: it sleeps
- * outside mu on a futex that only a durable publication or a failure
- * moves. So the broadcast on log->cond after each write phase does not
- * wake it for nothing, and the waiters of a batch, woken by one
- * FUTEX_WAKE, return without queueing on mu one after another (16
+ * outside mu on that batch's futex word, which only the batch's durable
+ * publication or a failure moves. So the broadcast on log->cond after
+ * each write phase does not wake it for nothing, nor does the
+ * publication of an earlier batch, and the waiters of a batch, woken by
+ * one FUTEX_WAKE, return without queueing on mu one after another (16
  * threads on 2 vCPUs: that queue, not the device, bounded the group
- * commit). A wake for an earlier batch, or a failure, goes back under mu.
+ * commit). An early wake (a failure) goes back under mu.
  */
 static int wait_durable(logstore_log *log, uint64_t seq)
 {
 	int rc;
 	while ((rc = wait_for(log, seq, true, NULL, true)) ==
 	       LS_WAIT_IN_FLIGHT) {
-		uint32_t word = atomic_load(&log->durable_word);
+		struct ls_batch *b = flight_of(log, seq); /* not NULL */
+		uint32_t word = atomic_load(&b->done_word);
 		pthread_mutex_unlock(&log->mu);
-		if (sleep_durable(log, seq, word))
+		if (sleep_durable(log, b, seq, word))
 			return 0;
 		pthread_mutex_lock(&log->mu);
 	}
