@@ -176,6 +176,8 @@ struct ls_batch {
 	bool fsync_reaped;    /* its completion was seen */
 	int fsync_fd;	      /* the file the fsync syncs */
 	uint64_t fsync_mark;  /* ls_fault_fsync_mark() when prepared */
+	_Atomic uint32_t done_word; /* futex: bumped when published durable */
+	_Atomic uint32_t sleepers;  /* appenders waiting on done_word */
 };
 
 /* Undo record of the newest entry in the fill batch: claim abort. */
@@ -215,6 +217,7 @@ struct logstore_log {
 	bool writing;		 /* a leader is in its write phase */
 	bool rolling;		 /* a rollover is in progress */
 	bool sync_requested;	 /* logstore_log_sync waits */
+	bool durable_uring;	 /* tests: durable batches via io_uring */
 	uint64_t next_seq;	 /* of the next append */
 	uint64_t next_seq_floor; /* set by recovery: next_seq is never less */
 	int64_t last_time;	 /* of the last assigned entry */
@@ -410,6 +413,7 @@ int ls_writer_flush_all(logstore_log *log);
 int ls_writer_start(logstore_log *log);
 void ls_writer_stop(logstore_log *log);
 void ls_writer_fail(logstore_log *log, int rc);
+void ls_writer_durable_uring(logstore_log *log, bool on);
 
 /* prepare.c */
 int ls_prepare_start(logstore_log *log);

@@ -658,7 +658,7 @@ int ls_sys_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
  * error is returned and never retried: after EIO the page state is
  * unknown (STYLE.md rule 5).
  */
-static int sync_fd(int fd, bool data_only)
+static int sync_fd(int fd, bool data_only, uint64_t mark)
 {
 	for (int tries = 0; tries < LS_SYS_RETRY_MAX; tries++) {
 		int rc = ls_fault_check(LS_SYS_FDATASYNC);
@@ -671,7 +671,7 @@ static int sync_fd(int fd, bool data_only)
 			continue;
 		if (rc < 0)
 			return -errno;
-		note_synced(fd, UINT64_MAX);
+		note_synced(fd, mark);
 		return 0;
 	}
 	return -EINTR;
@@ -679,12 +679,17 @@ static int sync_fd(int fd, bool data_only)
 
 int ls_sys_fdatasync(int fd)
 {
-	return sync_fd(fd, true);
+	return sync_fd(fd, true, UINT64_MAX);
+}
+
+int ls_sys_fdatasync_marked(int fd, uint64_t mark)
+{
+	return sync_fd(fd, true, mark);
 }
 
 int ls_sys_fsync(int fd)
 {
-	return sync_fd(fd, false);
+	return sync_fd(fd, false, UINT64_MAX);
 }
 
 int ls_sys_fallocate(int fd, uint64_t len)

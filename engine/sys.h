@@ -143,6 +143,12 @@ int ls_fault_power_loss(enum ls_power_loss mode, uint64_t seed,
 int ls_sys_open(const char *path, int flags, mode_t mode); /* fd or -errno */
 int ls_sys_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int ls_sys_fdatasync(int fd);
+/*
+ * fdatasync that the power-loss recorder counts as covering only the
+ * writes noted before mark (ls_fault_fsync_mark()): another thread's
+ * write that lands while it runs stays unsynced for the recorder.
+ */
+int ls_sys_fdatasync_marked(int fd, uint64_t mark);
 int ls_sys_fsync(int fd);
 int ls_sys_fallocate(int fd, uint64_t len);
 /*

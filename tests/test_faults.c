@@ -43,6 +43,20 @@ static struct logstore_stats stats_of(logstore_log *log)
 	return st;
 }
 
+/*
+ * A log whose durable batches go through io_uring, as asynchronous ones
+ * do (by default a durable appender that leads writes its batch with
+ * pwrite and fdatasync): for the tests of io_uring faults, and for those
+ * that count pwrite calls of segment files only.
+ */
+static logstore_log *open_uring(struct t_ctx *ctx)
+{
+	logstore_log *log = t_open_small(ctx, SEG16);
+
+	ls_writer_durable_uring(log, true);
+	return log;
+}
+
 static const char *op_name(enum ls_sys_op op)
 {
 	static const char *const names[] = {
@@ -62,7 +76,8 @@ static const char *op_name(enum ls_sys_op op)
  */
 static void workload(struct t_ctx *ctx, struct t_entries *model)
 {
-	logstore_log *log = t_open_small(ctx, SEG16);
+	/* This handle's durable batches use io_uring; later ones pwrite. */
+	logstore_log *log = open_uring(ctx);
 	struct logstore_batch_entry b[3];
 	unsigned char buf[3][900];
 	size_t removed = 0;
@@ -259,12 +274,13 @@ static void wait_entries(logstore_log *log, uint64_t want)
  * batch. Then the fsync completes with ok (all acknowledged, in order)
  * or with EIO (nobody acknowledged, the log fail-stop, readers go on).
  */
-static void held_fsync(struct t_ctx *ctx, int err)
+static void held_fsync(struct t_ctx *ctx, int err, enum ls_sys_op op)
 {
 	struct t_entries model = {0};
 	struct appender a[THREADS];
 	pthread_t th[THREADS];
-	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *log = op == LS_SYS_URING_FSYNC ? open_uring(ctx)
+						     : t_open_small(ctx, SEG16);
 	logstore_reader *reader;
 	struct logstore_entry e;
 
@@ -273,16 +289,16 @@ static void held_fsync(struct t_ctx *ctx, int err)
 	t_assert_ok(logstore_reader_open(log, NULL, &reader));
 	uint64_t base = stats_of(log).entries_appended;
 
-	ls_fault_set_hold(LS_SYS_URING_FSYNC, 1);
+	ls_prepare_wait_idle(log); /* its fdatasync is not the one held */
+	ls_fault_set_hold(op, 1);
 	if (err)
-		ls_fault_set(LS_SYS_URING_FSYNC, 1, err);
+		ls_fault_set(op, 1, err);
 	for (int i = 0; i < THREADS; i++) {
 		a[i] = (struct appender){.log = log, .id = i};
 		assert_int_equal(
 		    pthread_create(&th[i], NULL, append_one, &a[i]), 0);
 		if (i == 0)
-			assert_true(
-			    ls_fault_wait_held(LS_SYS_URING_FSYNC, HANG_NS));
+			assert_true(ls_fault_wait_held(op, HANG_NS));
 	}
 	wait_entries(log, base + THREADS);
 	/* Nothing of the held batch or the queued one is visible or acked. */
@@ -294,7 +310,7 @@ static void held_fsync(struct t_ctx *ctx, int err)
 				 0);
 	assert_int_equal(stats_of(log).durable_seq, 3);
 
-	ls_fault_release(LS_SYS_URING_FSYNC);
+	ls_fault_release(op);
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < THREADS; i++) {
@@ -354,12 +370,23 @@ static void held_fsync(struct t_ctx *ctx, int err)
 
 static void test_no_ack_before_fsync_completes(void **state)
 {
-	held_fsync(*state, 0);
+	held_fsync(*state, 0, LS_SYS_URING_FSYNC);
+}
+
+/* The same when the leader writes with pwrite and syncs with fdatasync. */
+static void test_no_ack_before_fdatasync_completes(void **state)
+{
+	held_fsync(*state, 0, LS_SYS_FDATASYNC);
+}
+
+static void test_fdatasync_eio_with_waiters_fail_stop(void **state)
+{
+	held_fsync(*state, EIO, LS_SYS_FDATASYNC);
 }
 
 static void test_fsync_eio_with_waiters_fail_stop(void **state)
 {
-	held_fsync(*state, EIO);
+	held_fsync(*state, EIO, LS_SYS_URING_FSYNC);
 }
 
 /* A late fsync completion while others append: nothing lost or reordered. */
@@ -368,7 +395,7 @@ static void test_delayed_completions(void **state)
 	struct t_ctx *ctx = *state;
 	struct appender a[THREADS];
 	pthread_t th[THREADS];
-	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *log = open_uring(ctx);
 
 	ls_fault_set_delay(LS_SYS_URING_FSYNC, 1, 20 * 1000 * 1000);
 	ls_fault_set_delay(LS_SYS_URING_WRITE, 2, 10 * 1000 * 1000);
@@ -547,7 +574,7 @@ static void enospc_at(struct t_ctx *ctx, enum ls_sys_op op, uint64_t first_nth,
 		      uint64_t roll_nth, bool roll_now)
 {
 	struct t_entries model = {0};
-	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *log = open_uring(ctx); /* counts segment pwrites */
 	unsigned char buf[1000];
 	uint64_t seq;
 	char names[8][64];
@@ -646,12 +673,14 @@ static void test_enospc_persistent_then_space(void **state)
 static void enospc_on_data(struct t_ctx *ctx, enum ls_sys_op op, int durability)
 {
 	struct t_entries model = {0};
-	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *log = op == LS_SYS_URING_WRITE ? open_uring(ctx)
+						     : t_open_small(ctx, SEG16);
 	uint64_t seq;
 
 	for (int i = 0; i < 5; i++)
 		t_append(log, &model, 200, (uint64_t)i);
 	t_assert_ok(logstore_log_sync(log));
+	ls_prepare_wait_idle(log); /* its zero-fill is not the pwrite failed */
 	ls_fault_set(op, 1, ENOSPC);
 	int rc = logstore_log_append(log, "full", 4, durability, &seq, NULL);
 	assert_true(rc == -ENOSPC || rc == LOGSTORE_EFAILED);
@@ -688,6 +717,11 @@ static void test_enospc_on_durable_write(void **state)
 	enospc_on_data(*state, LS_SYS_URING_WRITE, LOGSTORE_DURABLE);
 }
 
+static void test_enospc_on_direct_durable_write(void **state)
+{
+	enospc_on_data(*state, LS_SYS_PWRITE, LOGSTORE_DURABLE);
+}
+
 static void test_enospc_on_buffered_write(void **state)
 {
 	enospc_on_data(*state, LS_SYS_PWRITE, LOGSTORE_BUFFERED);
@@ -703,6 +737,8 @@ int main(void)
 	    T(test_short_pwrite_completed),
 	    T(test_no_ack_before_fsync_completes),
 	    T(test_fsync_eio_with_waiters_fail_stop),
+	    T(test_no_ack_before_fdatasync_completes),
+	    T(test_fdatasync_eio_with_waiters_fail_stop),
 	    T(test_delayed_completions),
 	    T(test_seal_fdatasync_eio_fail_stop),
 	    T(test_activation_fdatasync_eio_fail_stop),
@@ -712,6 +748,7 @@ int main(void)
 	    T(test_enospc_writing_header),
 	    T(test_enospc_persistent_then_space),
 	    T(test_enospc_on_durable_write),
+	    T(test_enospc_on_direct_durable_write),
 	    T(test_enospc_on_buffered_write),
 	};
 

@@ -980,6 +980,7 @@ static void test_stray_tmp_removed(void **state)
  */
 static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op, int durability)
 {
+	bool uring = op == LS_SYS_URING_WRITE || op == LS_SYS_URING_FSYNC;
 	struct t_entries model = {0};
 	struct logstore_batch_entry b = {.data = "b", .len = 1};
 	unsigned char attempted[200];
@@ -989,6 +990,9 @@ static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op, int durability)
 	struct t_entries seen = {0};
 	uint64_t seq;
 	int rc;
+
+	/* Durable batches go through io_uring only when asked (tests). */
+	ls_writer_durable_uring(log, uring);
 
 	for (int i = 0; i < 5; i++)
 		t_append(log, &model, 100 + (size_t)i, (uint64_t)i);
@@ -1077,6 +1081,17 @@ static void test_write_failure_is_sticky(void **state)
 	fail_stop(ctx_of(state), LS_SYS_URING_WRITE, LOGSTORE_DURABLE);
 }
 
+/* The same when the leader writes with pwrite and syncs with fdatasync. */
+static void test_direct_fsync_failure_is_sticky(void **state)
+{
+	fail_stop(ctx_of(state), LS_SYS_FDATASYNC, LOGSTORE_DURABLE);
+}
+
+static void test_direct_write_failure_is_sticky(void **state)
+{
+	fail_stop(ctx_of(state), LS_SYS_PWRITE, LOGSTORE_DURABLE);
+}
+
 /* Buffered batches reach the page cache with a plain pwrite. */
 static void test_buffered_write_failure_is_sticky(void **state)
 {
@@ -1091,6 +1106,7 @@ static void test_short_write_completed(void **state)
 	unsigned char payload[4][777];
 	logstore_log *log = t_open_small(ctx, SEG64);
 
+	ls_writer_durable_uring(log, true); /* short io_uring writes */
 	for (int i = 0; i < 3; i++)
 		t_append(log, &model, 100, (uint64_t)i);
 	uint64_t writes = ls_fault_calls(LS_SYS_URING_WRITE);
@@ -1250,6 +1266,8 @@ int main(void)
 	    T(test_thousand_segments_open_without_scanning),
 	    T(test_fsync_failure_is_sticky),
 	    T(test_write_failure_is_sticky),
+	    T(test_direct_fsync_failure_is_sticky),
+	    T(test_direct_write_failure_is_sticky),
 	    T(test_buffered_write_failure_is_sticky),
 	    T(test_short_write_completed),
 	    T(test_enospc_at_segment_creation),
