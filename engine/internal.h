@@ -258,6 +258,7 @@ struct logstore_log {
 	_Atomic uint64_t st_fsyncs;
 	_Atomic uint64_t st_segments_created;
 	_Atomic uint64_t st_segments_removed;
+	_Atomic uint64_t st_segments_prepared;
 	_Atomic uint64_t st_failed_operations;
 	_Atomic uint64_t st_readers_open;
 	_Atomic uint64_t st_reader_wakeups;

@@ -95,10 +95,13 @@ static void prepare_one(logstore_log *log)
 	if (!rc)
 		rc = ls_segment_prepare(log, &log->prep_stop, &seg);
 	pthread_mutex_lock(&log->prep_mu);
-	if (rc)
+	if (rc) {
 		log->prep_error = rc;
-	else
+	} else {
 		log->prepared = seg;
+		atomic_fetch_add_explicit(&log->st_segments_prepared, 1,
+					  memory_order_relaxed);
+	}
 	pthread_mutex_unlock(&log->prep_mu);
 }
 

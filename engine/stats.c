@@ -94,6 +94,7 @@ static void stats_fill(logstore_log *log, struct logstore_stats *st)
 	st->fsyncs = atomic_load(&log->st_fsyncs);
 	st->segments_created = atomic_load(&log->st_segments_created);
 	st->segments_removed = atomic_load(&log->st_segments_removed);
+	st->segments_prepared = atomic_load(&log->st_segments_prepared);
 	st->recovery_bytes_dropped = log->recovery_bytes_dropped;
 	st->failed_operations = atomic_load(&log->st_failed_operations);
 	st->readers_open = atomic_load(&log->st_readers_open);
@@ -242,6 +243,8 @@ int logstore_log_metrics_prometheus(logstore_log *log, char *buf, size_t cap,
 	    F(fsyncs, "counter", "fdatasync calls issued."),
 	    F(segments_created, "counter", "Segments created since open."),
 	    F(segments_removed, "counter", "Segments removed since open."),
+	    F(segments_prepared, "counter",
+	      "Segments made ready ahead of need since open."),
 	    F(failed_operations, "counter",
 	      "Append and sync calls that failed."),
 	    F(reader_wakeups, "counter", "Wake-ups of readers in follow mode."),

@@ -224,6 +224,12 @@ struct logstore_stats {
 	struct logstore_histogram commit_latency_ns;
 	/* entries per written batch (entries per fsync for durable ones). */
 	struct logstore_histogram batch_entries;
+	/*
+	 * Next segments made ready (zero-filled and synced) by the
+	 * preparation thread since open: the first one is ready once this
+	 * is 1, and a rollover then costs no zero-filling.
+	 */
+	uint64_t segments_prepared;
 };
 
 /* Library version at run time (LOGSTORE_VERSION_NUMBER of the build). */

@@ -339,6 +339,9 @@ static void test_prepared_segment_rollover(void **state)
 	assert_true(st.segments_created >= 8);
 	ls_prepare_wait_idle(log);
 	assert_int_equal(files_with_prefix(ctx->dir, "prepared-"), 1);
+	/* Every rollover took a prepared segment, and one more is ready. */
+	st = stats_of(log);
+	assert_int_equal(st.segments_prepared, st.segments_created);
 	t_assert_log(log, NULL, &model, 0);
 	t_close(log);
 	assert_int_equal(files_with_prefix(ctx->dir, "prepared-"), 0);

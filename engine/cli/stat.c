@@ -96,6 +96,7 @@ static void print_stats(const struct logstore_stats *st)
 	printf("  batches_written         %" PRIu64 "\n", st->batches_written);
 	printf("  fsyncs                  %" PRIu64 "\n", st->fsyncs);
 	printf("  segments_created        %" PRIu64 "\n", st->segments_created);
+	printf("  segments_prepared       %" PRIu64 "\n", st->segments_prepared);
 	printf("  segments_removed        %" PRIu64 "\n", st->segments_removed);
 	printf("  recovery_bytes_dropped  %" PRIu64 "\n",
 	       st->recovery_bytes_dropped);
