@@ -29,12 +29,14 @@
  * on this 2-vCPU VM, 16 threads x 100 B: 2.95x and 3.39x the locked
  * pwrite+fdatasync baseline, against 2.84x and 2.94x through io_uring;
  * one thread: the same within the noise. Asynchronous batches (the
- * flushers) keep io_uring. Batches are
- * published in write order only (log->flight is a FIFO): a batch becomes
- * visible to readers once it and every earlier batch are complete
- * (written, and synced when durable), so a later batch's completion never
- * publishes an earlier incomplete one, and an fsync error reported to an
- * earlier batch fails the log before any later batch is acknowledged.
+ * flushers) keep io_uring.
+ *
+ * Batches are published in write order only (log->flight is a FIFO): a
+ * batch becomes visible to readers once it and every earlier batch are
+ * complete (written, and synced when durable), so a later batch's
+ * completion never publishes an earlier incomplete one, and an fsync
+ * error reported to an earlier batch fails the log before any later
+ * batch is acknowledged.
  * durable_seq moves to a published durable batch's last seq: its fsync
  * was issued after every earlier write completed, so it covers them.
  *
@@ -64,7 +66,8 @@
  * duration limit) waits until nothing is in flight, writes and syncs the
  * fill batch, and switches to the segment the preparation thread keeps
  * ready (prepare.c): it writes the header, fdatasyncs it, renames the
- * file and fsyncs the directory (two device flushes, no zero-filling);
+ * file and fsyncs the directory (two device flushes, no zero-filling:
+ * the rollover's whole cost, README "Performance");
  * the old segment's index and seal are written later by that thread. A
  * failure to get the next segment (ENOSPC) is returned to that appender
  * without failing the log; the next append tries again.
