@@ -247,12 +247,13 @@ static int start_check(const struct logstore_start *start, uint64_t *min_seq,
 static const struct logstore_start start_oldest = {.kind =
 						       LOGSTORE_START_OLDEST};
 
-int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
-			 logstore_reader **out)
+/*
+ * A reader of log positioned at start (NULL = oldest), in *out: what
+ * open and seek share. Holds a reference on out->seg (or NULL).
+ */
+static int reader_place(logstore_log *log, const struct logstore_start *start,
+			logstore_reader *out)
 {
-	if (!log || !out)
-		return ls_error(-EINVAL, "log and out are required");
-	*out = NULL;
 	if (!start)
 		start = &start_oldest;
 	uint64_t min_seq = 0;
@@ -260,24 +261,37 @@ int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
 	int rc = start_check(start, &min_seq, &min_time);
 	if (!rc)
 		rc = ls_log_refresh(log);
+	struct reader_pos pos;
+	if (!rc)
+		rc = reader_position(log, start, min_seq, min_time, &pos);
+	if (rc)
+		return rc;
+	*out = (struct logstore_reader){.log = log,
+					.seg = pos.seg,
+					.off = pos.off,
+					.next_seq = pos.next_seq,
+					.prev_time = pos.prev_time,
+					.min_seq = min_seq,
+					.min_time = min_time};
+	return 0;
+}
+
+int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
+			 logstore_reader **out)
+{
+	if (!log || !out)
+		return ls_error(-EINVAL, "log and out are required");
+	*out = NULL;
+	logstore_reader placed;
+	int rc = reader_place(log, start, &placed);
 	if (rc)
 		return rc;
 	logstore_reader *r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		ls_segment_unref(placed.seg);
 		return ls_error(-ENOMEM, "out of memory");
-	struct reader_pos pos;
-	rc = reader_position(log, start, min_seq, min_time, &pos);
-	if (rc) {
-		free(r);
-		return rc;
 	}
-	*r = (struct logstore_reader){.log = log,
-				      .seg = pos.seg,
-				      .off = pos.off,
-				      .next_seq = pos.next_seq,
-				      .prev_time = pos.prev_time,
-				      .min_seq = min_seq,
-				      .min_time = min_time};
+	*r = placed;
 	atomic_fetch_add_explicit(&log->st_readers_open, 1,
 				  memory_order_relaxed);
 	*out = r;
@@ -288,27 +302,13 @@ int logstore_reader_seek(logstore_reader *r, const struct logstore_start *start)
 {
 	if (!r)
 		return ls_error(-EINVAL, "reader is required");
-	if (!start)
-		start = &start_oldest;
-	uint64_t min_seq = 0;
-	int64_t min_time = INT64_MIN;
-	int rc = start_check(start, &min_seq, &min_time);
-	if (!rc)
-		rc = ls_log_refresh(r->log);
-	struct reader_pos pos;
-	if (!rc)
-		rc = reader_position(r->log, start, min_seq, min_time, &pos);
+	logstore_reader placed;
+	int rc = reader_place(r->log, start, &placed);
 	if (rc)
 		return rc; /* the reader is where it was */
 	ls_segment_unref(r->seg);
 	ls_segment_unref(r->prev_seg);
-	*r = (struct logstore_reader){.log = r->log,
-				      .seg = pos.seg,
-				      .off = pos.off,
-				      .next_seq = pos.next_seq,
-				      .prev_time = pos.prev_time,
-				      .min_seq = min_seq,
-				      .min_time = min_time};
+	*r = placed;
 	return 0;
 }
 
