@@ -8,8 +8,8 @@
  * Method: the fault layer records every write not yet covered by a
  * completed fsync of its file (with the bytes it overwrote) and every
  * create and rename not yet covered by an fsync of the directory
- * (ls_fault_record_start). Each iteration runs a random workload (durable
- * and buffered appends, atomic batches, syncs, rollovers in 16 KiB
+ * (ls_fault_record_start). Each iteration runs a random workload (durable,
+ * buffered, deferred and asynchronous appends, atomic batches, syncs, rollovers in 16 KiB
  * segments, sometimes a clean close or a process crash in the middle),
  * abandons the handle without closing it (t_crash_close), and applies a
  * power loss (ls_fault_power_loss) in one of four modes: drop every
@@ -87,7 +87,15 @@ static void random_op(logstore_log *log, struct t_clock *clock, struct model *m,
 	static unsigned char buf[BATCH_MAX][PAYLOAD_MAX];
 	struct logstore_batch_entry b[BATCH_MAX];
 	uint64_t r = rnd(rng);
-	int durability = r % 3 == 0 ? LOGSTORE_DURABLE : LOGSTORE_BUFFERED;
+	/*
+	 * Durable and buffered appends, and the kinds that return at once:
+	 * deferred (maybe still in the writer's buffer at the loss) and
+	 * asynchronous (durable only once waited for).
+	 */
+	static const int kinds[] = {LOGSTORE_DURABLE,  LOGSTORE_DURABLE,
+				    LOGSTORE_BUFFERED, LOGSTORE_BUFFERED,
+				    LOGSTORE_DEFERRED, LOGSTORE_ASYNC};
+	int durability = kinds[r % 6];
 	size_t n = (r >> 8) % 4 == 0 ? 2 + (r >> 16) % (BATCH_MAX - 1) : 1;
 
 	t_clock_advance(clock, 1 + (int64_t)((r >> 24) % 1000));
@@ -107,6 +115,10 @@ static void random_op(logstore_log *log, struct t_clock *clock, struct model *m,
 	for (size_t i = 0; i < n; i++)
 		model_push(m, b[i].seq, b[i].time_ns, b[i].data, b[i].len,
 			   i == 0);
+	if (durability == LOGSTORE_ASYNC && (r >> 48) % 2 == 0) {
+		t_assert_ok(logstore_log_wait_durable(log, b[n - 1].seq, -1));
+		durability = LOGSTORE_DURABLE;
+	}
 	if (durability == LOGSTORE_DURABLE)
 		m->durable = m->entries.n;
 }
@@ -202,9 +214,14 @@ static void iteration(const char *dir, uint64_t seed, struct totals *tot)
 			t_close(log);
 			log = open_log(dir, &clock);
 		} else if (i == pause && pause_kind == 2) {
-			/* A process crash: the page cache keeps it all. */
+			/*
+			 * A process crash: the page cache keeps all that was
+			 * written; deferred entries still in the writer's
+			 * buffer are lost, at a batch boundary.
+			 */
 			t_crash_close(log);
 			log = open_log(dir, &clock);
+			model_truncate(&m, check_survivors(log, &m, seed));
 		}
 		random_op(log, &clock, &m, &rng);
 	}
