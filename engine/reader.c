@@ -66,7 +66,6 @@
  */
 #define LS_PREFETCH_MIN_BYTES 1024u
 #define LS_PREFETCH_MAX_BYTES 8192u
-#define LS_CACHE_LINE_BYTES 64u
 
 struct logstore_reader {
 	logstore_log *log;
@@ -139,6 +138,18 @@ static bool removed_retry(logstore_log *log, int rc)
 }
 
 /*
+ * Ask the CPU for the lines of seg's mapping that hold [from, to).
+ * Prefetches never fault; callers keep to below the committed end.
+ */
+static void prefetch_lines(const struct ls_segment *seg, uint64_t from,
+			   uint64_t to)
+{
+	for (uint64_t line = from & ~(uint64_t)(LS_CACHE_LINE_BYTES - 1);
+	     line < to; line += LS_CACHE_LINE_BYTES)
+		__builtin_prefetch(seg->map + line);
+}
+
+/*
  * Where a seek puts a reader: the segment (referenced and mapped, or NULL
  * for an empty log), the record to read next and what it must continue.
  */
@@ -168,12 +179,10 @@ static void skip_to_target(struct reader_pos *pos, uint64_t min_seq,
 	    atomic_load_explicit(&seg->end, memory_order_acquire);
 	uint64_t off = pos->off, seq = pos->next_seq;
 	int64_t prev_time = pos->prev_time;
-	uint64_t ahead = off + LS_SEEK_PREFETCH_BYTES < end
-			     ? off + LS_SEEK_PREFETCH_BYTES
-			     : end;
-	for (uint64_t line = off & ~(uint64_t)(LS_CACHE_LINE_BYTES - 1);
-	     line < ahead; line += LS_CACHE_LINE_BYTES)
-		__builtin_prefetch(seg->map + line);
+	prefetch_lines(seg, off,
+		       off + LS_SEEK_PREFETCH_BYTES < end
+			   ? off + LS_SEEK_PREFETCH_BYTES
+			   : end);
 	struct ls_record rec;
 	while (off < end && ls_record_peek(seg, off, end, seq, prev_time,
 					   &rec) == 0) {
@@ -388,10 +397,7 @@ static void prefetch_next(const struct ls_segment *seg, uint64_t off,
 	uint64_t stop = off + (bytes < LS_PREFETCH_MAX_BYTES
 				   ? bytes
 				   : LS_PREFETCH_MAX_BYTES);
-	if (stop > end)
-		stop = end;
-	for (; off < stop; off += LS_CACHE_LINE_BYTES)
-		__builtin_prefetch(seg->map + off);
+	prefetch_lines(seg, off, stop < end ? stop : end);
 }
 
 static int corrupt(const logstore_reader *r, int why)

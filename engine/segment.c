@@ -205,10 +205,10 @@ static void segment_name_for(logstore_log *log, struct ls_segment *seg,
 
 /*
  * Prepare a segment ahead of need, in the background: preallocated,
- * zero-filled in 2 MiB writes, each written back before the next, and
- * fdatasynced under a temporary
- * "prepared-N.seg.tmp" name, with its salt and in-memory index, but no header
- * and no name yet (ls_segment_activate() gives both). Stops early, with
+ * zero-filled in 2 MiB writes (each written back before the next) and
+ * fdatasynced under a temporary "prepared-N.seg.tmp" name, with its salt
+ * and in-memory index, but no header and no name yet
+ * (ls_segment_activate() gives both). Stops early, with
  * -ECANCELED, when *stop becomes true.
  */
 int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,

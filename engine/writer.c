@@ -490,9 +490,7 @@ static void lead(logstore_log *log)
 	pthread_mutex_unlock(&log->mu);
 
 	int rc = 0;
-	if (direct) {
-		rc = page_cache_write(log, seg->fd, b);
-	} else if (b->len && sync) {
+	if (b->len && sync && !direct) {
 		rc = ring_write(log, b, seg->fd);
 	} else if (b->len) {
 		rc = page_cache_write(log, seg->fd, b);
@@ -605,7 +603,7 @@ void ls_writer_stop(logstore_log *log)
 
 /* ---- waits ---- */
 
-/* wait_for() with leave: seq is in a batch in flight (mu held). */
+/* wait_for() with in_flight: seq is in that batch in flight (mu held). */
 #define LS_WAIT_IN_FLIGHT 1
 
 /* The batch in flight that holds entry seq or NULL. mu held. */
@@ -622,12 +620,14 @@ static struct ls_batch *flight_of(logstore_log *log, uint64_t seq)
 
 /*
  * Wait, leading when that helps, until seq is written (visible) or
- * durable. deadline: CLOCK_MONOTONIC, or NULL to wait forever. leave:
- * return LS_WAIT_IN_FLIGHT instead of waiting under mu once seq is in a
- * batch in flight (see wait_durable()).
+ * durable. deadline: CLOCK_MONOTONIC, or NULL to wait forever.
+ * in_flight: if not NULL, return LS_WAIT_IN_FLIGHT with *in_flight set
+ * instead of waiting under mu once seq is in a batch in flight (see
+ * wait_durable()).
  */
 static int wait_for(logstore_log *log, uint64_t seq, bool durable,
-		    const struct timespec *deadline, bool leave)
+		    const struct timespec *deadline,
+		    struct ls_batch **in_flight)
 {
 	for (;;) {
 		uint64_t have =
@@ -636,7 +636,7 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 			return 0;
 		if (log->failed)
 			return failed_error(log);
-		if (leave && flight_of(log, seq))
+		if (in_flight && (*in_flight = flight_of(log, seq)) != NULL)
 			return LS_WAIT_IN_FLIGHT;
 		/*
 		 * A waiter starts a batch even behind one in flight. That
@@ -703,9 +703,8 @@ static bool sleep_durable(logstore_log *log, struct ls_batch *b, uint64_t seq,
 static int wait_durable(logstore_log *log, uint64_t seq)
 {
 	int rc;
-	while ((rc = wait_for(log, seq, true, NULL, true)) ==
-	       LS_WAIT_IN_FLIGHT) {
-		struct ls_batch *b = flight_of(log, seq); /* not NULL */
+	struct ls_batch *b;
+	while ((rc = wait_for(log, seq, true, NULL, &b)) == LS_WAIT_IN_FLIGHT) {
 		uint32_t word = atomic_load(&b->done_word);
 		pthread_mutex_unlock(&log->mu);
 		if (sleep_durable(log, b, seq, word))
@@ -1099,7 +1098,7 @@ static int finish_append(logstore_log *log, uint64_t seq, int durability)
 	struct ls_batch *f = log->fill;
 	int rc = 0;
 	if (durability == LOGSTORE_BUFFERED) {
-		rc = wait_for(log, seq, false, NULL, false);
+		rc = wait_for(log, seq, false, NULL, NULL);
 	} else {
 		if (durability != LOGSTORE_DEFERRED)
 			f->need_sync = true;
@@ -1291,7 +1290,7 @@ int logstore_log_sync(logstore_log *log)
 		return ls_log_read_only_error(log);
 	pthread_mutex_lock(&log->mu);
 	log->sync_requested = true;
-	int rc = wait_for(log, log->next_seq - 1, true, NULL, false);
+	int rc = wait_for(log, log->next_seq - 1, true, NULL, NULL);
 	log->sync_requested = false;
 	pthread_mutex_unlock(&log->mu);
 	return ls_stats_failed(log, rc);
@@ -1319,7 +1318,7 @@ int logstore_log_wait_durable(logstore_log *log, uint64_t seq,
 			      " was never assigned (next %" PRIu64 ")",
 			      seq, log->next_seq);
 	else
-		rc = wait_for(log, seq, true, dl, false);
+		rc = wait_for(log, seq, true, dl, NULL);
 	pthread_mutex_unlock(&log->mu);
 	return rc;
 }
