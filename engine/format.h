@@ -17,10 +17,17 @@
  *   NNN...NNN.seg.tmp     a segment being created; deleted by the next
  *                         writer open. Renamed to .seg once complete.
  *   prepared-N.seg.tmp    a segment prepared ahead of need by the writer's
- *                         background thread: zero-filled, no header yet.
- *                         Given its header (made durable first), then
- *                         renamed to its .seg name at rollover; deleted by
- *                         close or by the next writer open.
+ *                         background thread: zero-filled, no header yet,
+ *                         its data and its directory entry durable. At
+ *                         rollover it is given its header, with no flush,
+ *                         and takes records under this name; it is
+ *                         renamed to its .seg name once its header is
+ *                         durable (by the first fdatasync of its records,
+ *                         or one made for the rename), so a .seg file
+ *                         always has a durable header. Open adopts such a
+ *                         file if it has a valid header (see Recovery);
+ *                         close or the next writer open deletes it
+ *                         otherwise.
  *
  * Integers are little-endian, fixed width. Times are int64 nanoseconds
  * since the Unix epoch, UTC. Checksums are CRC-32C (Castagnoli,
@@ -100,15 +107,24 @@
  * starts. For the active segment of a live writer, readers trust only the
  * commit watermark in LOCK and never read past it.
  *
- * Recovery (writer open): the last segment is scanned from the start; the
- * bytes after the end of its records that are not zero (a torn tail) are
- * counted as dropped and overwritten with zeros (and fdatasynced) before
- * anything is appended, so a later record can never be chained to stale
- * bytes. An invalid record of the last segment that holds no all-zero
- * 512-byte sector, does not start with zeros up to the next sector
- * boundary (so was written whole), and is followed by a valid record is
- * corruption, not a torn tail. A sealed or non-last segment that fails
- * a check, or has bytes other than zeros after its records, is corrupt.
+ * Recovery (writer open): a prepared-N.seg.tmp file whose header is
+ * valid (magic, checksum, version) was activated and not yet renamed, or
+ * its rename was lost; if its first_seq names a segment after every .seg
+ * file, it is renamed to that name (then the directory is fsynced) and is
+ * a segment like the others. Read-only handles list it under that name
+ * without renaming it. A prepared file with no valid header, or one that
+ * would not come last, holds no acknowledged record and is deleted.
+ * (Engines before this rule deleted every prepared file: they flushed
+ * the header and the rename before the first record.)
+ * Then the last segment is scanned from the start; the bytes after the end
+ * of its records that are not zero (a torn tail) are counted as dropped and
+ * overwritten with zeros (and fdatasynced) before anything is appended, so a
+ * later record can never be chained to stale bytes. An invalid record of the
+ * last segment that holds no all-zero 512-byte sector, does not start with
+ * zeros up to the next sector boundary (so was written whole), and is
+ * followed by a valid record is corruption, not a torn tail. A sealed or
+ * non-last segment that fails a check, or has bytes other than zeros after
+ * its records, is corrupt.
  *
  * Time index entry (16 bytes, in the index region, one entry for the
  * first record and then for the first record starting at least

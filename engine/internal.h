@@ -99,7 +99,12 @@ struct ls_segment {
 	uint32_t disk_index_crc;   /* from the seal */
 	int disk_index_state;	   /* 0 unchecked, 1 good, -1 bad; segs_mu */
 
-	bool activated;	    /* a prepared segment was given its name */
+	/*
+	 * Activated, still under its prepared name (prep_name): it takes its
+	 * name once its header is durable (ls_segment_name_durable()).
+	 */
+	_Atomic bool name_pending;
+	char prep_name[32];
 	const uint8_t *map; /* read-only mapping; under segs_mu once set */
 	int fd;		    /* writer's fd of the active segment, or -1 */
 };
@@ -313,7 +318,11 @@ int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
 int ls_segment_activate(logstore_log *log, struct ls_segment *seg,
 			uint64_t first_seq, int64_t first_time);
 void ls_segment_prepared_discard(logstore_log *log, struct ls_segment *seg);
-int ls_segment_load(logstore_log *log, const char *name,
+int ls_segment_name_durable(logstore_log *log, struct ls_segment *seg,
+			    bool header_durable);
+bool ls_segment_header_first_seq(const logstore_log *log, const char *file,
+				 uint64_t *first_seq);
+int ls_segment_load(logstore_log *log, const char *name, const char *file,
 		    struct ls_segment **out);
 int ls_segment_map(struct ls_segment *seg);
 void ls_segment_ref(struct ls_segment *seg);
@@ -384,7 +393,8 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 int ls_segment_seal(logstore_log *log, struct ls_segment *seg, uint32_t flags);
 int ls_segment_reopen(logstore_log *log, struct ls_segment *seg);
 int ls_segment_clear_seal(struct ls_segment *seg);
-uint32_t ls_segment_file_salt(const struct ls_segment *seg);
+uint32_t ls_segment_file_salt(const logstore_log *log,
+			      const struct ls_segment *seg);
 void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
 			  int64_t time);
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,

@@ -4,7 +4,8 @@
  * commit watermark, listing, last entry and statistics.
  *
  * Open (writer): take the OFD lock on LOCK (a second writer in any
- * process gets LOGSTORE_ELOCKED), delete leftover .seg.tmp files, load
+ * process gets LOGSTORE_ELOCKED), delete leftover .seg.tmp files (but
+ * give back its name to a prepared one that was activated), load
  * every segment's header page (no record is read for a sealed segment),
  * scan unsealed non-last segments, then recover the last one: scan its
  * records, cut and zero a torn tail, rebuild its in-memory index, and
@@ -157,8 +158,103 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /*
- * Names of the segments in the directory, sorted. A writer also deletes
- * leftover .seg.tmp files.
+ * An entry of list_names(): a segment name, a NUL, then the file that
+ * holds it if that is not the name (an activated prepared file, below)
+ * or an empty string, and a NUL. strcmp() on an entry sees the name.
+ */
+static char *name_entry(const char *name, const char *file)
+{
+	size_t a = strlen(name), b = file ? strlen(file) : 0;
+	char *e = malloc(a + b + 2);
+	if (e) {
+		memcpy(e, name, a + 1);
+		memcpy(e + a + 1, file ? file : "", b + 1);
+	}
+	return e;
+}
+
+static const char *entry_file(const char *e)
+{
+	const char *f = e + strlen(e) + 1;
+	return *f ? f : NULL;
+}
+
+static int names_push(char ***names, size_t *n, size_t *cap, char *e)
+{
+	if (!e)
+		return -ENOMEM;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void *p = realloc(*names, c * sizeof(**names));
+		if (!p) {
+			free(e);
+			return -ENOMEM;
+		}
+		*names = p;
+		*cap = c;
+	}
+	(*names)[(*n)++] = e;
+	return 0;
+}
+
+static bool is_prepared(const char *name)
+{
+	size_t len = strlen(name), pre = strlen(LS_PREPARED_PREFIX);
+	return len > pre + 8 && strncmp(name, LS_PREPARED_PREFIX, pre) == 0 &&
+	       strcmp(name + len - 8, ".seg.tmp") == 0;
+}
+
+/*
+ * Prepared files with a valid header (files[], each entry "name\0file")
+ * that come after the newest segment: activated, and their rename lost to
+ * a power loss, or (a live writer) not made yet. A writer renames them to
+ * their names and fsyncs the directory; a read-only handle lists them
+ * under their names, read from the prepared file. Any other one is
+ * stale: a writer deletes it. names is sorted.
+ */
+static int adopt_prepared(logstore_log *log, char ***names, size_t *n,
+			  size_t *cap, char **files, size_t nfiles)
+{
+	qsort(files, nfiles, sizeof(*files), name_cmp);
+	bool renamed = false;
+	int rc = 0;
+	for (size_t i = 0; i < nfiles; i++) {
+		const char *file = entry_file(files[i]);
+		bool newer = !*n || strcmp(files[i], (*names)[*n - 1]) > 0;
+		if (!newer) {
+			if (!log->read_only)
+				unlinkat(log->dir_fd, file, 0);
+			continue;
+		}
+		if (log->read_only) {
+			rc = names_push(names, n, cap,
+					name_entry(files[i], file));
+			if (rc)
+				break;
+			continue;
+		}
+		char from[4096], to[4096];
+		snprintf(from, sizeof(from), "%s/%s", log->dir, file);
+		snprintf(to, sizeof(to), "%s/%s", log->dir, files[i]);
+		rc = ls_sys_rename(from, to);
+		if (!rc)
+			rc = names_push(names, n, cap, name_entry(files[i], NULL));
+		if (rc) {
+			rc = ls_error(rc, "%s: renaming %s to %s: %s", log->dir,
+				      file, files[i], strerror(-rc));
+			break;
+		}
+		renamed = true;
+	}
+	if (!rc && renamed && (rc = ls_sys_fsync(log->dir_fd)) != 0)
+		rc = ls_error(rc, "%s: fsync: %s", log->dir, strerror(-rc));
+	return rc;
+}
+
+/*
+ * Segments in the directory, sorted, as list_names() entries. A writer
+ * also deletes leftover .seg.tmp files, and adopts prepared ones that
+ * were activated (adopt_prepared()).
  */
 static int list_names(logstore_log *log, char ***out, size_t *count)
 {
@@ -171,13 +267,21 @@ static int list_names(logstore_log *log, char ***out, size_t *count)
 		return ls_error(rc, "%s: %s", log->dir, strerror(-rc));
 	}
 	rewinddir(d);
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	char **names = NULL, **files = NULL;
+	size_t n = 0, cap = 0, nfiles = 0, cap_files = 0;
 	int rc = 0;
 	struct dirent *de;
 	while (!rc && (de = readdir(d)) != NULL) {
 		uint64_t seq;
 		size_t len = strlen(de->d_name);
+		if (is_prepared(de->d_name) &&
+		    ls_segment_header_first_seq(log, de->d_name, &seq)) {
+			char name[LS_SEGMENT_NAME_DIGITS + 8];
+			ls_segment_name(name, sizeof(name), seq);
+			rc = names_push(&files, &nfiles, &cap_files,
+					name_entry(name, de->d_name));
+			continue;
+		}
 		if (!log->read_only && len > 4 &&
 		    strcmp(de->d_name + len - 4, ".tmp") == 0) {
 			unlinkat(log->dir_fd, de->d_name, 0);
@@ -185,22 +289,16 @@ static int list_names(logstore_log *log, char ***out, size_t *count)
 		}
 		if (!ls_segment_name_parse(de->d_name, &seq))
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			void *p = realloc(names, cap * sizeof(*names));
-			if (!p) {
-				rc = -ENOMEM;
-				break;
-			}
-			names = p;
-		}
-		names[n] = strdup(de->d_name);
-		rc = names[n] ? 0 : -ENOMEM;
-		n += names[n] != NULL;
+		rc = names_push(&names, &n, &cap, name_entry(de->d_name, NULL));
 	}
 	closedir(d);
 	if (names)
 		qsort(names, n, sizeof(*names), name_cmp);
+	if (!rc && nfiles)
+		rc = adopt_prepared(log, &names, &n, &cap, files, nfiles);
+	for (size_t i = 0; i < nfiles; i++)
+		free(files[i]);
+	free(files);
 	*out = names;
 	*count = n;
 	return rc;
@@ -236,7 +334,7 @@ static bool replaced(const logstore_log *log, const struct ls_segment *seg)
 	if (fstatat(log->dir_fd, seg->name, &st, 0) < 0)
 		return false;
 	return (uint64_t)st.st_ino != seg->ino ||
-	       ls_segment_file_salt(seg) != seg->salt;
+	       ls_segment_file_salt(log, seg) != seg->salt;
 }
 
 /*
@@ -253,9 +351,28 @@ static void drop_removed(logstore_log *log, size_t i)
 	ls_segment_unref(ls_log_segs_take(log, i));
 }
 
+static bool missing(const logstore_log *log, const char *name)
+{
+	struct stat st;
+	return fstatat(log->dir_fd, name, &st, 0) < 0 && errno == ENOENT;
+}
+
+/*
+ * Whether seg's file is gone from the directory. A listing can miss a
+ * file that the writer renames meanwhile (from its prepared name to its
+ * name, ls_segment_name_durable()), so a segment read from its prepared
+ * file is looked for there first, then under its name: once the first
+ * is gone, the second exists, unless the file was removed.
+ */
+static bool gone(const logstore_log *log, const struct ls_segment *seg)
+{
+	return (!seg->prep_name[0] || missing(log, seg->prep_name)) &&
+	       missing(log, seg->name);
+}
+
 static bool names_have(char **names, size_t n, const char *name)
 {
-	return bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
+	return n && bsearch(&name, names, n, sizeof(*names), name_cmp) != NULL;
 }
 
 /*
@@ -269,7 +386,8 @@ int ls_log_sync_segments(logstore_log *log)
 	size_t n = 0;
 	int rc = list_names(log, &names, &n);
 	for (size_t i = log->nsegs; !rc && log->read_only && i-- > 0;)
-		if (!names_have(names, n, log->segs[i]->name) ||
+		if ((!names_have(names, n, log->segs[i]->name) &&
+		     gone(log, log->segs[i])) ||
 		    (i + 1 == log->nsegs && replaced(log, log->segs[i])))
 			drop_removed(log, i);
 	uint64_t after = log->nsegs ? log->segs[log->nsegs - 1]->first_seq : 0;
@@ -278,7 +396,7 @@ int ls_log_sync_segments(logstore_log *log)
 		uint64_t seq;
 		if (!ls_segment_name_parse(names[i], &seq) || seq <= after)
 			continue;
-		rc = ls_segment_load(log, names[i], &seg);
+		rc = ls_segment_load(log, names[i], entry_file(names[i]), &seg);
 		if (rc == -ENOENT && log->read_only) {
 			rc = 0; /* removed meanwhile */
 			continue;
@@ -296,10 +414,7 @@ int ls_log_sync_segments(logstore_log *log)
 /* Whether the oldest segment in the list was removed by the writer. */
 static bool first_removed(const logstore_log *log)
 {
-	struct stat st;
-	return log->nsegs &&
-	       fstatat(log->dir_fd, log->segs[0]->name, &st, 0) < 0 &&
-	       errno == ENOENT;
+	return log->nsegs && gone(log, log->segs[0]);
 }
 
 /*

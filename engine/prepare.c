@@ -3,8 +3,9 @@
  * The preparation thread: keeps the next segment ready and seals the old
  * ones, so that nothing slow happens on the commit path.
  *
- * Owns: log->prepared (one segment, zero-filled and durable under
- * a temporary "prepared-N.seg.tmp" name, without header or name) and the seal
+ * Owns: log->prepared (one segment, zero-filled and durable, with its
+ * directory entry, under a temporary "prepared-N.seg.tmp" name, without
+ * header or name) and the seal
  * queue (segments that stopped being active: their index and seal are written
  * and fdatasynced here, then their in-memory index and write fd go).
  *
@@ -42,6 +43,12 @@
 static void seal_one(logstore_log *log, struct ls_segment *seg, bool thread)
 {
 	int rc = ls_segment_seal(log, seg, 0);
+	/*
+	 * Not named yet if none of its records was synced before now (the
+	 * seal's fdatasync, or the rollover's, made its header durable). If
+	 * the rename fails, it keeps its prepared name, which open adopts.
+	 */
+	ls_segment_name_durable(log, seg, !rc);
 	if (rc && ls_resource_error(rc)) {
 		/*
 		 * No room for the index or the seal: the segment stays

@@ -20,6 +20,20 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * Take segs[i] out of the list to remove it. One that still has its
+ * prepared name (ls_segment_name_durable() had not run yet) is removed
+ * under that name, and will not be renamed. segs_mu held.
+ */
+static struct ls_segment *take(logstore_log *log, size_t i)
+{
+	struct ls_segment *seg = ls_log_segs_take(log, i);
+	if (atomic_exchange(&seg->name_pending, false))
+		snprintf(seg->path, strlen(log->dir) + 1 + sizeof(seg->name) + 1,
+			 "%s/%s", log->dir, seg->prep_name);
+	return seg;
+}
+
 /* Unlink and release segments taken out of the list. */
 static int segs_unlink(logstore_log *log, struct ls_segment **segs, size_t n)
 {
@@ -57,7 +71,7 @@ int logstore_log_remove_segment(logstore_log *log, int64_t first_time_ns)
 			      "%s: segment %s is the active (newest) one",
 			      log->dir, log->segs[i]->name);
 	else
-		seg = ls_log_segs_take(log, i);
+		seg = take(log, i);
 	pthread_mutex_unlock(&log->segs_mu);
 	return seg ? segs_unlink(log, &seg, 1) : rc;
 }
@@ -82,7 +96,7 @@ int logstore_log_remove_older_than(logstore_log *log, int64_t cutoff_ns,
 		return ls_error(-ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
-		taken[i] = ls_log_segs_take(log, 0);
+		taken[i] = take(log, 0);
 	pthread_mutex_unlock(&log->segs_mu);
 	int rc = segs_unlink(log, taken, n);
 	free(taken);

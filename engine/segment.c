@@ -3,13 +3,14 @@
  * Segment files: the unit of preallocation, mapping and retention.
  *
  * Owns: creating a segment (temporary name, preallocate, zero-fill,
- * header, fdatasync, rename, directory fsync), loading one from its header
+ * fdatasync, directory fsync; header and rename at activation), loading
+ * one from its header
  * page, the read-only mapping shared by every reader of a log handle,
  * checking records against format.h's validity rules, scanning records,
  * sealing (index + seal, fdatasync) and index lookups.
  *
- * Invariants: a .seg file is complete (renamed only after its header is
- * durable); a mapping covers the whole capacity and is made only after
+ * Invariants: a .seg file has its header (written before the rename; it
+ * is durable once the first record is); a mapping covers the whole capacity and is made only after
  * fstat shows the file is that large, so no access can fault past its
  * end; a segment is freed when its last reference goes, so a reader keeps
  * a removed segment's mapping until it moves on.
@@ -96,6 +97,8 @@ void ls_segment_unref(struct ls_segment *seg)
 	free(seg);
 }
 
+static int map_fd(struct ls_segment *seg, int fd);
+
 /* Map the whole segment read-only. Caller holds segs_mu (or owns seg). */
 int ls_segment_map(struct ls_segment *seg)
 {
@@ -105,6 +108,13 @@ int ls_segment_map(struct ls_segment *seg)
 	if (fd < 0)
 		return ls_error(fd, "segment %s: open: %s", seg->name,
 				strerror(-fd));
+	int rc = map_fd(seg, fd);
+	close(fd);
+	return rc;
+}
+
+static int map_fd(struct ls_segment *seg, int fd)
+{
 	struct stat st;
 	int rc = fstat(fd, &st) < 0 ? -errno : 0;
 	if (!rc && (uint64_t)st.st_size < seg->capacity)
@@ -115,7 +125,6 @@ int ls_segment_map(struct ls_segment *seg)
 	void *p = NULL;
 	if (!rc)
 		rc = ls_sys_mmap(fd, seg->capacity, PROT_READ, &p);
-	close(fd);
 	if (rc) {
 		if (rc != LOGSTORE_ECORRUPT)
 			ls_error(rc, "segment %s: mmap: %s", seg->name,
@@ -205,8 +214,9 @@ static void segment_name_for(logstore_log *log, struct ls_segment *seg,
 
 /*
  * Prepare a segment ahead of need, in the background: preallocated,
- * zero-filled in 2 MiB writes (each written back before the next) and
- * fdatasynced under a temporary "prepared-N.seg.tmp" name, with its salt
+ * zero-filled in 2 MiB writes (each written back before the next),
+ * fdatasynced and its directory fsynced, under a temporary
+ * "prepared-N.seg.tmp" name, with its salt
  * and in-memory index, but no header and no name yet
  * (ls_segment_activate() gives both). Stops early, with
  * -ECANCELED, when *stop becomes true.
@@ -221,6 +231,7 @@ int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
 	/* Its name until activation: unique, so the next one never clashes. */
 	snprintf(seg->name, sizeof(seg->name), LS_PREPARED_PREFIX "%u.seg.tmp",
 		 atomic_fetch_add(&counter, 1) % 1000000u);
+	memcpy(seg->prep_name, seg->name, sizeof(seg->prep_name));
 	char *tmp = seg->path;
 	snprintf(tmp, strlen(log->dir) + 1 + sizeof(seg->name) + 1, "%s/%s",
 		 log->dir, seg->name);
@@ -250,6 +261,13 @@ int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
 	}
 	if (!rc)
 		rc = ls_sys_fdatasync(fd);
+	/*
+	 * The file's name must be durable before it can hold an
+	 * acknowledged record: activation renames it without a directory
+	 * fsync, and a lost create would take the records with it.
+	 */
+	if (!rc)
+		rc = ls_sys_fsync(log->dir_fd);
 	if (rc)
 		goto err_unlink;
 	seg->fd = fd;
@@ -266,53 +284,74 @@ err_free:
 }
 
 /*
- * Turn a prepared segment into segment first_seq: write its header,
- * fdatasync it, rename it to its name and fsync the directory (so the
- * name never points at a file without a durable header). Runs at
- * rollover: two device flushes, no zero-filling.
+ * Turn a prepared segment into segment first_seq: write its header and
+ * map it. Runs at rollover and makes no device flush. The file keeps its
+ * prepared name until its header is durable (ls_segment_name_durable()),
+ * so a .seg file always has a durable header; open adopts a prepared
+ * file whose header is valid (format.h "Recovery"). The file's creation
+ * is durable already (ls_segment_prepare()).
  */
 int ls_segment_activate(logstore_log *log, struct ls_segment *seg,
 			uint64_t first_seq, int64_t first_time)
 {
-	char tmp[4096];
 	uint8_t page[LS_HEADER_BYTES];
-	struct stat st;
-	snprintf(tmp, sizeof(tmp), "%s/%s", log->dir, seg->name);
 	segment_name_for(log, seg, first_seq, first_time);
 	header_encode(seg, page);
 	int rc = ls_sys_pwrite_all(seg->fd, page, sizeof(page), 0);
 	if (!rc)
-		rc = ls_sys_fdatasync(seg->fd);
-	if (!rc)
-		rc = ls_sys_rename(tmp, seg->path);
-	if (!rc && fstat(seg->fd, &st) == 0)
-		seg->ino = (uint64_t)st.st_ino;
-	/*
-	 * Once renamed, the file is a segment with a durable header, even
-	 * if the directory fsync fails below: it stays (an empty last
-	 * segment is deleted by the next open), and is never unlinked on
-	 * the commit path.
-	 */
-	if (!rc)
-		seg->activated = true;
-	if (!rc)
-		rc = ls_sys_fsync(log->dir_fd);
+		rc = map_fd(seg, seg->fd);
 	if (rc)
-		return ls_error(rc, "%s: starting segment: %s", seg->path,
+		return ls_error(rc, "%s/%s: starting segment %s: %s", log->dir,
+				seg->prep_name, seg->name,
 				logstore_strerror(rc));
+	struct stat st;
+	if (fstat(seg->fd, &st) == 0)
+		seg->ino = (uint64_t)st.st_ino;
+	atomic_store(&seg->name_pending, true);
+	return 0;
+}
+
+/*
+ * Give an activated segment its name once its header is durable: the
+ * caller has just made it so (header_durable), or a commit of its records
+ * did (durable_seq has reached the segment); else it stays pending. No
+ * flush: open adopts a file whose rename was lost. Runs after the first
+ * sync of the segment's records (writer.c lead()), at sealing and at
+ * close; the first caller renames. 0, or -errno if the rename failed
+ * (the segment then keeps its prepared name, which open also adopts).
+ */
+int ls_segment_name_durable(logstore_log *log, struct ls_segment *seg,
+			    bool header_durable)
+{
+	if (!atomic_load(&seg->name_pending) ||
+	    (!header_durable &&
+	     atomic_load(&log->durable_seq) < seg->first_seq))
+		return 0;
+	char from[4096];
+	snprintf(from, sizeof(from), "%s/%s", log->dir, seg->prep_name);
+	int rc = 0;
+	/* Under segs_mu: retention removes a pending one by its old name. */
+	pthread_mutex_lock(&log->segs_mu);
+	if (atomic_load(&seg->name_pending))
+		rc = ls_sys_rename(from, seg->path);
+	if (!rc)
+		atomic_store(&seg->name_pending, false);
+	pthread_mutex_unlock(&log->segs_mu);
+	if (rc)
+		return ls_error(rc, "%s: naming segment %s: %s", from,
+				seg->name, logstore_strerror(rc));
 	return 0;
 }
 
 /*
  * Drop a prepared segment that was not activated (or failed to be): its
- * file goes, under whichever name it has now. Not on the commit path
- * except after a failed rollover.
+ * file goes. Not on the commit path except after a failed rollover.
  */
 void ls_segment_prepared_discard(logstore_log *log, struct ls_segment *seg)
 {
-	(void)log;
-	if (!seg->activated)
-		unlink(seg->path); /* still the prepared name */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", log->dir, seg->prep_name);
+	unlink(path);
 	ls_segment_unref(seg);
 }
 
@@ -435,10 +474,36 @@ static void seal_decode(struct ls_segment *seg, const uint8_t *s)
 }
 
 /*
- * Load a segment from its header page (and seal): no record is read.
+ * The first sequence number of the segment whose header file (a name in
+ * log->dir) carries, if that header is whole and valid (magic, checksum,
+ * version): how open tells a prepared file that was activated, and lost
+ * its name to a power loss, from one that was not (format.h "Recovery").
+ */
+bool ls_segment_header_first_seq(const logstore_log *log, const char *file,
+				 uint64_t *first_seq)
+{
+	uint8_t h[sizeof(struct ls_header)];
+	int fd = openat(log->dir_fd, file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(h) || memcmp(h, ls_segment_magic, 8) != 0 ||
+	    ls_get_u32(h + 60) != ls_crc32c(0, h, 60) ||
+	    ls_get_u32(h + 8) != LS_FORMAT_VERSION)
+		return false;
+	*first_seq = ls_get_u64(h + 24);
+	return *first_seq >= 1;
+}
+
+/*
+ * Load segment name from its header page (and seal): no record is read.
+ * file: the file to read when it is not name (a prepared file not yet
+ * renamed to name, read-only handles only), else NULL. Such a segment is
+ * mapped at once, so the writer's rename cannot take its file away.
  * Returns 0, LOGSTORE_ECORRUPT, LOGSTORE_EFORMAT or -errno.
  */
-int ls_segment_load(logstore_log *log, const char *name,
+int ls_segment_load(logstore_log *log, const char *name, const char *file,
 		    struct ls_segment **out)
 {
 	uint64_t first_seq;
@@ -447,6 +512,11 @@ int ls_segment_load(logstore_log *log, const char *name,
 	struct ls_segment *seg = segment_alloc(log, first_seq);
 	if (!seg)
 		return ls_error(-ENOMEM, "out of memory");
+	if (file) {
+		snprintf(seg->path, strlen(log->dir) + 1 + sizeof(seg->name) + 1,
+			 "%s/%s", log->dir, file);
+		snprintf(seg->prep_name, sizeof(seg->prep_name), "%s", file);
+	}
 	int rc = 0;
 	int fd = ls_sys_open(seg->path, O_RDONLY, 0);
 	if (fd < 0) {
@@ -466,6 +536,8 @@ int ls_segment_load(logstore_log *log, const char *name,
 	if (!rc)
 		rc = header_decode(seg, page, (uint64_t)st.st_size);
 	seg->ino = (uint64_t)st.st_ino;
+	if (!rc && file)
+		rc = ls_segment_map(seg);
 	if (rc)
 		goto err_free;
 	seg->last_seq = first_seq - 1;
@@ -544,11 +616,12 @@ void ls_segment_scan(struct ls_segment *seg, uint64_t from, uint64_t prev_seq,
 	st->bad_seq = seq + 1;
 }
 
-/* The salt in the header of the file now at seg's path, or 0. */
-uint32_t ls_segment_file_salt(const struct ls_segment *seg)
+/* The salt in the header of the file now under seg's name, or 0. */
+uint32_t ls_segment_file_salt(const logstore_log *log,
+			      const struct ls_segment *seg)
 {
 	uint8_t b[4];
-	int fd = ls_sys_open(seg->path, O_RDONLY, 0);
+	int fd = openat(log->dir_fd, seg->name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	ssize_t n = pread(fd, b, sizeof(b), 16);

@@ -479,7 +479,7 @@ int logstore_log_repair(const char *dir, const char *save_path, unsigned flags,
 		rc = last_name(&rp, name);
 	if (!rc && name[0]) {
 		snprintf(rp.res.segment, sizeof(rp.res.segment), "%s", name);
-		rc = ls_segment_load(&rp.shell, name, &seg);
+		rc = ls_segment_load(&rp.shell, name, NULL, &seg);
 		if (rc) {
 			char detail[512];
 			snprintf(detail, sizeof(detail), "%s",

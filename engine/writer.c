@@ -65,9 +65,9 @@
  * Rollover: the appender whose entry does not fit (or is past the
  * duration limit) waits until nothing is in flight, writes and syncs the
  * fill batch, and switches to the segment the preparation thread keeps
- * ready (prepare.c): it writes the header, fdatasyncs it, renames the
- * file and fsyncs the directory (two device flushes, no zero-filling:
- * the rollover's whole cost, README "Performance");
+ * ready (prepare.c): it writes the header and renames the file, with no
+ * device flush and no zero-filling (the first batch's fdatasync makes
+ * the header durable; format.h "Recovery" covers a lost rename);
  * the old segment's index and seal are written later by that thread. A
  * failure to get the next segment (ENOSPC) is returned to that appender
  * without failing the log; the next append tries again.
@@ -512,6 +512,13 @@ static void lead(logstore_log *log)
 
 	pthread_mutex_unlock(&log->mu);
 	rc = direct ? direct_fsync(log, seg->fd) : ring_wait_fsync(log, b);
+	/*
+	 * The segment's first sync made its header durable: it takes its
+	 * name (a rename, no flush). If that fails it keeps its prepared
+	 * name, which open adopts, and the next sync tries again.
+	 */
+	if (!rc && atomic_load_explicit(&seg->name_pending, memory_order_relaxed))
+		ls_segment_name_durable(log, seg, true);
 	pthread_mutex_lock(&log->mu);
 	if (rc)
 		log_fail(log, rc);
@@ -1337,5 +1344,7 @@ int ls_writer_flush_all(logstore_log *log)
 	int rc = logstore_log_sync(log);
 	if (!rc && log->active && log->active->fd >= 0)
 		rc = ls_segment_seal(log, log->active, LS_SEAL_REOPENABLE);
+	if (!rc && log->active && log->active->fd >= 0)
+		ls_segment_name_durable(log, log->active, true); /* see seal_one */
 	return rc;
 }

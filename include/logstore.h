@@ -179,7 +179,10 @@ struct logstore_start {
 };
 
 struct logstore_segment_info {
-	char name[32];         /* file name inside the log directory */
+	char name[32];         /* file name inside the log directory (the
+	                          newest segment may still be under a
+	                          prepared-N.seg.tmp name until its first
+	                          sync: README "On-disk format") */
 	int64_t first_time_ns; /* identifies the segment in the API */
 	int64_t last_time_ns;  /* time of its newest entry (first if empty) */
 	uint64_t first_seq;    /* sequence number of its first entry */

@@ -344,6 +344,25 @@ size_t t_seg_files(const char *dir, char (*names)[64], size_t cap)
 	return n;
 }
 
+size_t t_files_with_prefix(const char *dir, const char *prefix,
+			   char (*first)[64])
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		if (n++ == 0 && first)
+			snprintf(*first, 64, "%.63s", de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
 int64_t t_file_size(const char *path)
 {
 	struct stat st;

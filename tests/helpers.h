@@ -127,6 +127,9 @@ struct logstore_start t_start_seq(uint64_t seq);
 
 /* Segment files ("*.seg" only) of dir, sorted; returns the count. */
 size_t t_seg_files(const char *dir, char (*names)[64], size_t cap);
+/* Files of dir whose name starts with prefix; the first one in *first. */
+size_t t_files_with_prefix(const char *dir, const char *prefix,
+			   char (*first)[64]);
 /* Size of a file, or -errno. No cmocka. */
 int64_t t_file_size(const char *path);
 int t_file_exists(const char *path);

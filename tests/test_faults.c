@@ -429,7 +429,7 @@ static void test_seal_fdatasync_eio_fail_stop(void **state)
 {
 	struct t_ctx *ctx = *state;
 	struct t_entries model = {0};
-	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *log = open_uring(ctx); /* appends fsync through it */
 	unsigned char buf[1000];
 	uint64_t seq;
 
@@ -437,12 +437,12 @@ static void test_seal_fdatasync_eio_fail_stop(void **state)
 		t_append(log, &model, 1000, (uint64_t)i);
 	/*
 	 * The next segment is prepared in the background; once that is
-	 * done, the next append rolls over: the new segment's header
-	 * fdatasync is the first, the directory fsync the second, and the
-	 * old segment's seal (in the background) the third.
+	 * done, the next append rolls over (with no flush of its own) and
+	 * the old segment's seal is the first fdatasync: the appends'
+	 * fsyncs go through io_uring, the next preparation's come after.
 	 */
 	ls_prepare_wait_idle(log);
-	ls_fault_set(LS_SYS_FDATASYNC, 3, EIO);
+	ls_fault_set(LS_SYS_FDATASYNC, 1, EIO);
 	t_fill(buf, sizeof(buf), 9);
 	/*
 	 * The seal fails in the background, before or after this append's
@@ -486,32 +486,75 @@ static void test_seal_fdatasync_eio_fail_stop(void **state)
 	t_entries_free(&model);
 }
 
-/* EIO on the new segment's header fdatasync at rollover: fail-stop. */
-static void test_activation_fdatasync_eio_fail_stop(void **state)
+/* EIO on the new segment's header write at rollover: fail-stop. */
+static void test_activation_header_eio_fail_stop(void **state)
 {
 	struct t_ctx *ctx = *state;
 	struct t_entries model = {0};
 	logstore_log *log = t_open_small(ctx, SEG16);
 	unsigned char buf[1000];
 	uint64_t seq;
+	char names[8][64];
 
 	for (int i = 0; i < 7; i++)
 		t_append(log, &model, 1000, (uint64_t)i);
 	ls_prepare_wait_idle(log);
-	ls_fault_set(LS_SYS_FDATASYNC, 1, EIO);
+	/* Durable appends leave no batch to write: the header is first. */
+	ls_fault_set(LS_SYS_PWRITE, 1, EIO);
 	t_fill(buf, sizeof(buf), 9);
 	t_assert_rc(logstore_log_append(log, buf, sizeof(buf), 0, &seq, NULL),
 		    LOGSTORE_EFAILED);
 	assert_int_equal(stats_of(log).failed, -EIO);
+	assert_non_null(strstr(logstore_error_detail(), "failed"));
 	t_assert_rc(logstore_log_append(log, "x", 1, 0, &seq, NULL),
 		    LOGSTORE_EFAILED);
 	t_assert_log(log, NULL, &model, 0);
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 1);
 	logstore_log_close(log);
 	ls_fault_clear();
 	log = t_open_small(ctx, SEG16);
 	t_assert_log(log, NULL, &model, 0);
 	t_append_data(log, &model, buf, sizeof(buf));
 	assert_int_equal(model.v[7].seq, 8);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/*
+ * A segment that cannot be renamed after its rollover (EIO on every
+ * rename): its records are durable under its prepared name, appends go
+ * on, readers see everything, and the next open adopts the file.
+ */
+static void test_rename_eio_keeps_prepared_name(void **state)
+{
+	struct t_ctx *ctx = *state;
+	struct t_entries model = {0};
+	logstore_log *log = t_open_small(ctx, SEG16);
+	char names[8][64], prepared[64];
+
+	for (int i = 0; i < 7; i++)
+		t_append(log, &model, 1000, (uint64_t)i);
+	ls_prepare_wait_idle(log);
+	ls_fault_set_repeat(LS_SYS_RENAME, 1, 1000, EIO);
+	for (int i = 0; i < 3; i++)
+		t_append(log, &model, 1000, 10 + (uint64_t)i);
+	assert_true(ls_fault_calls(LS_SYS_RENAME) >= 1);
+	assert_int_equal(stats_of(log).failed, 0);
+	t_assert_log(log, NULL, &model, 0);
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 1);
+	t_close(log); /* tries once more, and fails */
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 1);
+	assert_int_equal(t_files_with_prefix(ctx->dir, "prepared-", &prepared),
+			 1);
+	ls_fault_clear();
+	log = t_open_small(ctx, SEG16);
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 2);
+	char *path = t_path(ctx->dir, prepared);
+	assert_false(t_file_exists(path));
+	free(path);
+	t_assert_log(log, NULL, &model, 0);
+	t_append(log, &model, 1000, 20);
+	assert_int_equal(model.v[10].seq, 11);
 	t_close(log);
 	t_entries_free(&model);
 }
@@ -741,7 +784,8 @@ int main(void)
 	    T(test_fdatasync_eio_with_waiters_fail_stop),
 	    T(test_delayed_completions),
 	    T(test_seal_fdatasync_eio_fail_stop),
-	    T(test_activation_fdatasync_eio_fail_stop),
+	    T(test_activation_header_eio_fail_stop),
+	    T(test_rename_eio_keeps_prepared_name),
 	    T(test_recovery_write_eio),
 	    T(test_enospc_creating_segment),
 	    T(test_enospc_zero_filling_segment),

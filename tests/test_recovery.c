@@ -1071,6 +1071,88 @@ static void fail_stop(struct t_ctx *ctx, enum ls_sys_op op, int durability)
 	t_entries_free(&model);
 }
 
+/*
+ * A rollover leaves the new segment under its prepared name until a sync
+ * makes its header durable: buffered appends never sync. A read-only
+ * handle reads it under that name; the writer's sync renames it, and the
+ * read-only reader goes on with no entry twice or missing. A prepared
+ * file with a valid header that would not come last is stale: the next
+ * writer open deletes it, read-only handles ignore it.
+ */
+static void test_pending_segment_name(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct logstore_options opts;
+	logstore_log *log, *ro;
+	logstore_reader *r;
+	char names[8][64];
+	unsigned char buf[1000];
+
+	log = t_open_small(ctx, SEG16);
+	for (int i = 0; i < 7; i++)
+		t_append(log, &model, 1000, (uint64_t)i);
+	ls_prepare_wait_idle(log);
+	for (int i = 0; i < 3; i++) {
+		uint64_t seq;
+		int64_t time_ns;
+		t_fill(buf, sizeof(buf), 30 + (uint64_t)i);
+		t_assert_ok(logstore_log_append(log, buf, sizeof(buf),
+						LOGSTORE_BUFFERED, &seq,
+						&time_ns));
+		t_entries_push(&model, seq, time_ns, buf, sizeof(buf));
+	}
+	ls_prepare_wait_idle(log);
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 1);
+
+	t_options(&opts, &ctx->clock, SEG16);
+	opts.read_only = true;
+	ro = t_open(ctx->dir, &opts);
+	t_assert_log(ro, NULL, &model, 0);
+	t_assert_ok(logstore_reader_open(ro, NULL, &r));
+	for (size_t i = 0; i < 9; i++) {
+		struct logstore_entry e;
+		t_assert_ok(logstore_reader_next(r, &e));
+		assert_int_equal(e.seq, i + 1);
+	}
+	t_assert_ok(logstore_log_sync(log)); /* renames it */
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 2);
+	t_append(log, &model, 1000, 40);
+	for (size_t i = 9; i < model.n; i++) {
+		struct logstore_entry e;
+		t_assert_ok(logstore_reader_next(r, &e));
+		assert_int_equal(e.seq, model.v[i].seq);
+		assert_int_equal(e.len, model.v[i].len);
+		assert_memory_equal(e.data, model.v[i].data, e.len);
+	}
+	struct logstore_entry e;
+	t_assert_rc(logstore_reader_next(r, &e), LOGSTORE_END);
+	logstore_reader_close(r);
+	t_assert_log(ro, NULL, &model, 0);
+	t_close(ro);
+	t_close(log);
+
+	/* A stale prepared file: the header of the first segment. */
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 2);
+	char *first = t_path(ctx->dir, names[0]);
+	char *stale = t_path(ctx->dir, "prepared-999.seg.tmp");
+	unsigned char page[4096];
+	assert_int_equal(t_read_at(first, page, sizeof(page), 0), 0);
+	assert_int_equal(t_write_file(stale, page, sizeof(page)), 0);
+	ro = t_open(ctx->dir, &opts);
+	t_assert_log(ro, NULL, &model, 0);
+	t_close(ro);
+	assert_true(t_file_exists(stale));
+	opts.read_only = false;
+	log = t_open(ctx->dir, &opts);
+	assert_false(t_file_exists(stale));
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	free(first);
+	free(stale);
+	t_entries_free(&model);
+}
+
 static void test_fsync_failure_is_sticky(void **state)
 {
 	fail_stop(ctx_of(state), LS_SYS_URING_FSYNC, LOGSTORE_DURABLE);
@@ -1241,6 +1323,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_torn_tail_garbage),
+	    T(test_pending_segment_name),
 	    T(test_torn_tail_bad_crc_record),
 	    T(test_torn_tail_half_record),
 	    T(test_torn_tail_far_garbage),

@@ -14,7 +14,6 @@
  */
 #include "helpers.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -49,19 +48,6 @@ static logstore_log *open_depth(struct t_ctx *ctx, uint64_t seg_bytes,
 }
 
 /* Count the files in dir whose name starts with prefix. */
-static size_t files_with_prefix(const char *dir, const char *prefix)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
-	closedir(d);
-	return n;
-}
-
 /* Async appends return their seq at once; waiting makes them durable. */
 static void test_async_append_and_wait(void **state)
 {
@@ -333,18 +319,18 @@ static void test_prepared_segment_rollover(void **state)
 	for (int i = 0; i < 90; i++) {
 		t_clock_advance(&ctx->clock, 1000);
 		t_append(log, &model, 900 + (size_t)i, (uint64_t)i);
-		assert_true(files_with_prefix(ctx->dir, "prepared-") <= 1);
+		assert_true(t_files_with_prefix(ctx->dir, "prepared-", NULL) <= 1);
 	}
 	struct logstore_stats st = stats_of(log);
 	assert_true(st.segments_created >= 8);
 	ls_prepare_wait_idle(log);
-	assert_int_equal(files_with_prefix(ctx->dir, "prepared-"), 1);
+	assert_int_equal(t_files_with_prefix(ctx->dir, "prepared-", NULL), 1);
 	/* Every rollover took a prepared segment, and one more is ready. */
 	st = stats_of(log);
 	assert_int_equal(st.segments_prepared, st.segments_created);
 	t_assert_log(log, NULL, &model, 0);
 	t_close(log);
-	assert_int_equal(files_with_prefix(ctx->dir, "prepared-"), 0);
+	assert_int_equal(t_files_with_prefix(ctx->dir, "prepared-", NULL), 0);
 	size_t nfiles = t_seg_files(ctx->dir, names, 64);
 	assert_int_equal(nfiles, st.segments_created);
 
