@@ -5,9 +5,9 @@
  *
  * Owns: log->prepared (one segment, zero-filled and durable, with its
  * directory entry, under a temporary "prepared-N.seg.tmp" name, without
- * header or name) and the seal
- * queue (segments that stopped being active: their index and seal are written
- * and fdatasynced here, then their in-memory index and write fd go).
+ * header) and the seal queue (segments that stopped being active: their
+ * index and seal are written and fdatasynced here, then their in-memory
+ * index and write fd go).
  *
  * Normal path: a writer handle asks for a prepared segment once it has
  * an active one (ls_prepare_want()); a rollover takes it

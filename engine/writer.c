@@ -65,9 +65,9 @@
  * Rollover: the appender whose entry does not fit (or is past the
  * duration limit) waits until nothing is in flight, writes and syncs the
  * fill batch, and switches to the segment the preparation thread keeps
- * ready (prepare.c): it writes the header and renames the file, with no
- * device flush and no zero-filling (the first batch's fdatasync makes
- * the header durable; format.h "Recovery" covers a lost rename);
+ * ready (prepare.c): it writes the header, with no device flush and no
+ * zero-filling; the segment's first sync makes the header durable and
+ * then renames the file (format.h "Recovery" adopts it if not);
  * the old segment's index and seal are written later by that thread. A
  * failure to get the next segment (ENOSPC) is returned to that appender
  * without failing the log; the next append tries again.
