@@ -344,6 +344,22 @@ size_t t_seg_files(const char *dir, char (*names)[64], size_t cap)
 	return n;
 }
 
+void t_assert_adopted_(logstore_log *log, const char *dir,
+		       const char *prepared, size_t segs,
+		       struct t_entries *model)
+{
+	char names[8][64];
+	char *path = t_path(dir, prepared);
+
+	assert_int_equal(t_seg_files(dir, names, 8), segs);
+	assert_false(t_file_exists(path));
+	free(path);
+	t_assert_log_(log, NULL, model, 0);
+	uint64_t next = model->n ? model->v[model->n - 1].seq + 1 : 1;
+	t_append_(log, model, 1000, 20);
+	assert_int_equal(model->v[model->n - 1].seq, next);
+}
+
 size_t t_files_with_prefix(const char *dir, const char *prefix,
 			   char (*first)[64])
 {

@@ -127,6 +127,14 @@ struct logstore_start t_start_seq(uint64_t seq);
 
 /* Segment files ("*.seg" only) of dir, sorted; returns the count. */
 size_t t_seg_files(const char *dir, char (*names)[64], size_t cap);
+/*
+ * A writer just opened on dir has adopted the prepared file named
+ * prepared (format.h "Recovery"): the log has segs segment files and no
+ * file of that name, holds exactly model, and appends the next seq.
+ */
+void t_assert_adopted_(logstore_log *log, const char *dir,
+		       const char *prepared, size_t segs,
+		       struct t_entries *model);
 /* Files of dir whose name starts with prefix; the first one in *first. */
 size_t t_files_with_prefix(const char *dir, const char *prefix,
 			   char (*first)[64]);
@@ -178,6 +186,7 @@ extern __thread const char *t_at_file;
 extern __thread int t_at_line;
 #define T_AT_(expr) (t_at_file = __FILE__, t_at_line = __LINE__, (expr))
 #define t_open(...) T_AT_(t_open_(__VA_ARGS__))
+#define t_assert_adopted(...) T_AT_(t_assert_adopted_(__VA_ARGS__))
 #define t_open_small(...) T_AT_(t_open_small_(__VA_ARGS__))
 #define t_close(...) T_AT_(t_close_(__VA_ARGS__))
 #define t_entries_push(...) T_AT_(t_entries_push_(__VA_ARGS__))

@@ -548,13 +548,7 @@ static void test_rename_eio_keeps_prepared_name(void **state)
 			 1);
 	ls_fault_clear();
 	log = t_open_small(ctx, SEG16);
-	assert_int_equal(t_seg_files(ctx->dir, names, 8), 2);
-	char *path = t_path(ctx->dir, prepared);
-	assert_false(t_file_exists(path));
-	free(path);
-	t_assert_log(log, NULL, &model, 0);
-	t_append(log, &model, 1000, 20);
-	assert_int_equal(model.v[10].seq, 11);
+	t_assert_adopted(log, ctx->dir, prepared, 2, &model);
 	t_close(log);
 	t_entries_free(&model);
 }

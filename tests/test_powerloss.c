@@ -377,13 +377,7 @@ static void test_power_loss_undoes_rollover_rename(void **state)
 
 	opts.read_only = false;
 	log = t_open(ctx->dir, &opts);
-	assert_int_equal(t_seg_files(ctx->dir, names, 8), 2);
-	char *path = t_path(ctx->dir, prepared);
-	assert_false(t_file_exists(path));
-	free(path);
-	t_assert_log(log, NULL, &model, 0);
-	t_append(log, &model, 1000, 20);
-	assert_int_equal(model.v[10].seq, 11);
+	t_assert_adopted(log, ctx->dir, prepared, 2, &model);
 	t_close(log);
 	log = t_open(ctx->dir, &opts);
 	t_assert_log(log, NULL, &model, 0);
