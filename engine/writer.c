@@ -680,15 +680,36 @@ static struct ls_batch *flight_of(logstore_log *log, uint64_t seq)
 }
 
 /*
- * Before a durable leader writes the fill batch: wait while a gathering
- * is asked for (commit_done()) and its callers have not all appended, up
+ * Before a durable leader writes the fill batch: wait while a batch with
+ * durable callers is in flight, and while a gathering is asked for (commit_done()) and its callers have not all appended, up
  * to the window. Returns true after a wait (the caller looks again),
  * false to lead now. mu held.
  */
+/*
+ * Whether a batch with durable callers is in flight. A durable leader
+ * waits for it rather than starting its own flush beside it: two small
+ * flushes in flight at once each took longer on this device, and the
+ * groups they made stayed apart (2 threads: one entry per fsync, 5.5k/s;
+ * waiting: two per fsync, 6.2-6.4k/s; 4 and 16 threads the same). The
+ * flushers still overlap batches of asynchronous appends. mu held.
+ */
+static bool callers_in_flight(const logstore_log *log)
+{
+	for (unsigned i = 0; i < log->flight_count; i++)
+		if (log->flight[(log->flight_head + i) % LS_BATCHES_MAX]->callers)
+			return true;
+	return false;
+}
+
 static bool gather(logstore_log *log)
 {
 	if (log->gathering) {
 		/* Another leader gathers: it will write the batch. */
+		pthread_cond_wait(&log->cond, &log->mu);
+		return true;
+	}
+	if (callers_in_flight(log)) {
+		/* Its callers will append again: wait and take them too. */
 		pthread_cond_wait(&log->cond, &log->mu);
 		return true;
 	}
