@@ -38,7 +38,9 @@
  * batches (16 threads, depth 2: 5.3 entries per fsync). So the next
  * durable leader waits (gather()) until as many callers are in the fill
  * as were woken (plus those already there), or for half the recent
- * commit latency, whichever comes first. Only one caller of a fill batch
+ * commit latency, whichever comes first; and it does not start a flush
+ * while a batch with durable callers is in flight, whose callers it will
+ * take too (callers_in_flight()). Only one caller of a fill batch
  * waits to lead it; the others sleep on its futex word until it is
  * durable (fill_waiter()). 16 threads x 100 B, same runs: 11-15.5
  * entries per fsync and 0.45-0.68 of 16 / (one commit's p50), against
