@@ -1231,6 +1231,7 @@ struct DurableClock {
 		};
 		state.counters["ttd_p50_us"] = at(0.50);
 		state.counters["ttd_p99_us"] = at(0.99);
+		state.counters["ttd_p999_us"] = at(0.999);
 	}
 };
 
@@ -1238,12 +1239,16 @@ struct DurableClock {
  * Engine: one producer appends LOGSTORE_ASYNC (or claims, writes in place
  * and commits LOGSTORE_ASYNC with claim = 1) a fixed number of entries;
  * the last iteration waits until everything is durable, so the rate is of
- * durable entries.
+ * durable entries. rate > 0 paces the producer to that many entries per
+ * second (it spins on the clock until entry i's time, start + i / rate),
+ * to measure the time to durable at an offered load rather than at full
+ * speed, where batches grow as large as batch_bytes_max allows.
  */
 void BM_Logstore_AsyncAppend(benchmark::State &state)
 {
 	const size_t len = size_t(state.range(0));
 	const bool claim = state.range(1) != 0;
+	const int64_t rate = state.range(2);
 	const int64_t n = AsyncEntries(len);
 	if (int64_t(state.max_iterations) != n) {
 		state.SkipWithError("iterations must equal AsyncEntries()");
@@ -1273,10 +1278,17 @@ void BM_Logstore_AsyncAppend(benchmark::State &state)
 		logstore_log_stats(log, &before);
 	uint64_t mallocs = g_mallocs.load();
 	int64_t i = 0;
+	int64_t start = NowNs();
 	for (auto _ : state) {
 		if (!error.empty())
 			continue;
-		clock.appended[size_t(i)] = NowNs();
+		int64_t now = NowNs();
+		if (rate > 0) {
+			int64_t due = start + i * 1000000000 / rate;
+			while (now < due)
+				now = NowNs();
+		}
+		clock.appended[size_t(i)] = now;
 		if (claim) {
 			struct logstore_claim c;
 			rc = logstore_log_claim(log, len, &c);
@@ -1317,6 +1329,10 @@ void BM_Logstore_AsyncAppend(benchmark::State &state)
 		state.counters["commit_p50_us"] =
 		    double(logstore_histogram_quantile(&st.commit_latency_ns,
 						       0.5)) /
+		    1e3;
+		state.counters["commit_p99_us"] =
+		    double(logstore_histogram_quantile(&st.commit_latency_ns,
+						       0.99)) /
 		    1e3;
 	}
 	logstore_log_close(log);
@@ -1525,7 +1541,7 @@ void SeekEngineArgs(benchmark::internal::Benchmark *b)
 void AsyncArgs(benchmark::internal::Benchmark *b)
 {
 	Repeated(b);
-	b->ArgNames({"bytes", "claim"})->Unit(benchmark::kMicrosecond);
+	b->ArgNames({"bytes", "claim", "rate"})->Unit(benchmark::kMicrosecond);
 }
 
 void UringArgs(benchmark::internal::Benchmark *b)
@@ -1565,13 +1581,14 @@ BENCHMARK(BM_Baseline_UringBatch)->Apply(UringArgs);
 BENCHMARK(BM_Logstore_AsyncAppend)
     ->Apply(AsyncArgs)
     ->Iterations(300000)
-    ->Args({100, 0})
-    ->Args({100, 1});
+    ->Args({100, 0, 0})
+    ->Args({100, 1, 0})
+    ->Args({100, 0, 1000000});
 BENCHMARK(BM_Logstore_AsyncAppend)
     ->Apply(AsyncArgs)
     ->Iterations(30000)
-    ->Args({4096, 0})
-    ->Args({4096, 1});
+    ->Args({4096, 0, 0})
+    ->Args({4096, 1, 0});
 
 BENCHMARK(BM_Baseline_PwriteFdatasync)->Apply(DurableArgs)->Arg(100);
 BENCHMARK(BM_Logstore_DurableAppend)->Apply(DurableArgs)->Arg(100);

@@ -183,6 +183,8 @@ struct ls_batch {
 	uint64_t fsync_mark;  /* ls_fault_fsync_mark() when prepared */
 	_Atomic uint32_t done_word; /* futex: bumped when published durable */
 	_Atomic uint32_t sleepers;  /* appenders waiting on done_word */
+	uint32_t callers;	    /* durable appenders waiting on it; mu */
+	bool leader_waits;	    /* one of them waits to lead it; mu */
 };
 
 /* Undo record of the newest entry in the fill batch: claim abort. */
@@ -233,6 +235,17 @@ struct logstore_log {
 	uint8_t *zero_buf;	   /* LS_ZERO_CHUNK_BYTES of zeros */
 	bool segments_prepared;	   /* rollovers take prepared segments */
 	struct ls_undo undo;	   /* of the newest entry in the fill batch */
+
+	/*
+	 * Gathering (writer.c wait_for()): after a durable batch is
+	 * published, the next durable leader waits until its woken
+	 * callers have appended again, or a window. Under mu.
+	 */
+	uint32_t gather_target;	   /* fill->callers to wait for; 0 = none */
+	int64_t gather_until_ns;   /* monotonic end of the window */
+	bool gathering;		   /* a leader sleeps on gather_word */
+	_Atomic uint32_t gather_word; /* futex: bumped at the target */
+	int64_t commit_avg_ns;	   /* moving average of commit latency */
 	_Atomic uintptr_t claim_tid; /* thread holding a claim (and mu), or 0 */
 
 	/* Flusher threads: lead batches of asynchronous appends. Under mu. */

@@ -131,8 +131,10 @@ struct logstore_options {
 				      * (2). 1 = one write + fsync at a time */
 	int64_t batch_delay_ns;      /* batching window: while a batch is in
 				      * flight, the flusher lets the next one
-				      * gather asynchronous appends this long;
-				      * 0 = none, max LOGSTORE_BATCH_DELAY_MAX_NS */
+				      * gather asynchronous appends this long
+				      * (or until it is half full); 0 = until
+				      * the batch in flight is durable (group
+				      * commit), max LOGSTORE_BATCH_DELAY_MAX_NS */
 	int64_t deferred_delay_ns;   /* longest a LOGSTORE_DEFERRED entry waits
 				      * in the writer's buffer before a flusher
 				      * writes it to the page cache; 0 = default
