@@ -331,6 +331,8 @@ int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
 int ls_segment_activate(logstore_log *log, struct ls_segment *seg,
 			uint64_t first_seq, int64_t first_time);
 void ls_segment_prepared_discard(logstore_log *log, struct ls_segment *seg);
+void ls_segment_set_path(const logstore_log *log, struct ls_segment *seg,
+			 const char *file);
 int ls_segment_name_durable(logstore_log *log, struct ls_segment *seg,
 			    bool header_durable);
 bool ls_segment_header_first_seq(const logstore_log *log, const char *file,

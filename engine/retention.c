@@ -29,8 +29,7 @@ static struct ls_segment *take(logstore_log *log, size_t i)
 {
 	struct ls_segment *seg = ls_log_segs_take(log, i);
 	if (atomic_exchange(&seg->name_pending, false))
-		snprintf(seg->path, strlen(log->dir) + 1 + sizeof(seg->name) + 1,
-			 "%s/%s", log->dir, seg->prep_name);
+		ls_segment_set_path(log, seg, seg->prep_name);
 	return seg;
 }
 

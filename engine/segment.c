@@ -9,10 +9,10 @@
  * checking records against format.h's validity rules, scanning records,
  * sealing (index + seal, fdatasync) and index lookups.
  *
- * Invariants: a .seg file has its header (written before the rename; it
- * is durable once the first record is); a mapping covers the whole capacity and is made only after
- * fstat shows the file is that large, so no access can fault past its
- * end; a segment is freed when its last reference goes, so a reader keeps
+ * Invariants: a .seg file has a durable header (the file is renamed to
+ * it only after a sync); a mapping covers the whole capacity and is made
+ * only after fstat shows the file is that large, so no access can fault
+ * past its end; a segment is freed when its last reference goes, so a reader keeps
  * a removed segment's mapping until it moves on.
  *
  * Sections: names; lifetime (alloc, ref, unref, map); create; load;
@@ -58,6 +58,14 @@ bool ls_segment_name_parse(const char *name, uint64_t *first_seq)
 
 /* ---- lifetime ---- */
 
+/* seg->path becomes log->dir/file (file: a name of at most 31 bytes). */
+void ls_segment_set_path(const logstore_log *log, struct ls_segment *seg,
+			 const char *file)
+{
+	snprintf(seg->path, strlen(log->dir) + 1 + sizeof(seg->name) + 1,
+		 "%s/%s", log->dir, file);
+}
+
 static struct ls_segment *segment_alloc(const logstore_log *log,
 					uint64_t first_seq)
 {
@@ -66,13 +74,12 @@ static struct ls_segment *segment_alloc(const logstore_log *log,
 		return NULL;
 	ls_segment_name(seg->name, sizeof(seg->name), first_seq);
 	/* Room for any segment name: a prepared one is named at rollover. */
-	size_t n = strlen(log->dir) + 1 + sizeof(seg->name) + 1;
-	seg->path = malloc(n);
+	seg->path = malloc(strlen(log->dir) + 1 + sizeof(seg->name) + 1);
 	if (!seg->path) {
 		free(seg);
 		return NULL;
 	}
-	snprintf(seg->path, n, "%s/%s", log->dir, seg->name);
+	ls_segment_set_path(log, seg, seg->name);
 	atomic_init(&seg->refs, 1);
 	seg->fd = -1;
 	seg->first_seq = first_seq;
@@ -208,8 +215,7 @@ static void segment_name_for(logstore_log *log, struct ls_segment *seg,
 	seg->last_seq = first_seq - 1;
 	seg->last_time = first_time;
 	ls_segment_name(seg->name, sizeof(seg->name), first_seq);
-	snprintf(seg->path, strlen(log->dir) + 1 + sizeof(seg->name) + 1,
-		 "%s/%s", log->dir, seg->name);
+	ls_segment_set_path(log, seg, seg->name);
 }
 
 /*
@@ -233,8 +239,7 @@ int ls_segment_prepare(logstore_log *log, const _Atomic bool *stop,
 		 atomic_fetch_add(&counter, 1) % 1000000u);
 	memcpy(seg->prep_name, seg->name, sizeof(seg->prep_name));
 	char *tmp = seg->path;
-	snprintf(tmp, strlen(log->dir) + 1 + sizeof(seg->name) + 1, "%s/%s",
-		 log->dir, seg->name);
+	ls_segment_set_path(log, seg, seg->name);
 	int rc = segment_init_new(log, seg);
 	int fd = rc ? rc : ls_sys_open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {
@@ -513,8 +518,7 @@ int ls_segment_load(logstore_log *log, const char *name, const char *file,
 	if (!seg)
 		return ls_error(-ENOMEM, "out of memory");
 	if (file) {
-		snprintf(seg->path, strlen(log->dir) + 1 + sizeof(seg->name) + 1,
-			 "%s/%s", log->dir, file);
+		ls_segment_set_path(log, seg, file);
 		snprintf(seg->prep_name, sizeof(seg->prep_name), "%s", file);
 	}
 	int rc = 0;

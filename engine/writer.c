@@ -713,13 +713,11 @@ static bool callers_in_flight(const logstore_log *log)
  */
 static bool gather(logstore_log *log)
 {
-	if (log->gathering) {
-		/* Another leader gathers: it will write the batch. */
-		pthread_cond_wait(&log->cond, &log->mu);
-		return true;
-	}
-	if (callers_in_flight(log)) {
-		/* Its callers will append again: wait and take them too. */
+	/*
+	 * Another leader gathers (it will write the batch), or the callers
+	 * of a batch in flight will append again: wait and take them too.
+	 */
+	if (log->gathering || callers_in_flight(log)) {
 		pthread_cond_wait(&log->cond, &log->mu);
 		return true;
 	}
