@@ -12,8 +12,8 @@
  * Invariants: a .seg file has a durable header (the file is renamed to
  * it only after a sync); a mapping covers the whole capacity and is made
  * only after fstat shows the file is that large, so no access can fault
- * past its end; a segment is freed when its last reference goes, so a reader keeps
- * a removed segment's mapping until it moves on.
+ * past its end; a segment is freed when its last reference goes, so a
+ * reader keeps a removed segment's mapping until it moves on.
  *
  * Sections: names; lifetime (alloc, ref, unref, map); create; load;
  * records (check, scan, tail); seal; index.
