@@ -111,9 +111,10 @@
  * valid (magic, checksum, version) was activated and not yet renamed, or
  * its rename was lost; if its first_seq names a segment after every .seg
  * file, it is renamed to that name (then the directory is fsynced) and is
- * a segment like the others. Read-only handles list it under that name
- * without renaming it. A prepared file with no valid header, or one that
- * would not come last, holds no acknowledged record and is deleted.
+ * a segment like the others; logstore_log_repair() does the same.
+ * Read-only handles list it under that name without renaming it. A
+ * prepared file with no valid header, or one that would not come last,
+ * holds no acknowledged record and is deleted.
  * (Engines before this rule deleted every prepared file: they flushed
  * the header and the rename before the first record.)
  * Then the last segment is scanned from the start; the bytes after the end

@@ -425,6 +425,16 @@ int ls_log_refresh(logstore_log *log);
 int ls_log_segs_insert(logstore_log *log, struct ls_segment *seg);
 struct ls_segment *ls_log_segs_take(logstore_log *log, size_t i);
 int ls_log_sync_segments(logstore_log *log);
+/*
+ * The segments in log's directory, sorted, each as "name\0file\0" (file
+ * empty unless the segment is still in its prepared file: read-only
+ * handles only). A writer handle (or repair, holding LOCK) also deletes
+ * leftover temporary files and adopts activated prepared files, as
+ * format.h "Recovery" says. Needs log->dir, dir_fd and read_only. Free
+ * with ls_log_free_names().
+ */
+int ls_log_list_names(logstore_log *log, char ***out, size_t *count);
+void ls_log_free_names(char **names, size_t n);
 void ls_shm_publish(logstore_log *log, const struct ls_segment *seg);
 int64_t ls_log_now(const logstore_log *log);
 int64_t ls_monotonic_ns(void);

@@ -158,7 +158,7 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /*
- * An entry of list_names(): a segment name, a NUL, then the file that
+ * An entry of ls_log_list_names(): a segment name, a NUL, then the file that
  * holds it if that is not the name (an activated prepared file, below)
  * or an empty string, and a NUL. strcmp() on an entry sees the name.
  */
@@ -252,11 +252,11 @@ static int adopt_prepared(logstore_log *log, char ***names, size_t *n,
 }
 
 /*
- * Segments in the directory, sorted, as list_names() entries. A writer
+ * Segments in the directory, sorted, as ls_log_list_names() entries. A writer
  * also deletes leftover .seg.tmp files, and adopts prepared ones that
  * were activated (adopt_prepared()).
  */
-static int list_names(logstore_log *log, char ***out, size_t *count)
+int ls_log_list_names(logstore_log *log, char ***out, size_t *count)
 {
 	int fd = dup(log->dir_fd);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
@@ -304,7 +304,7 @@ static int list_names(logstore_log *log, char ***out, size_t *count)
 	return rc;
 }
 
-static void free_names(char **names, size_t n)
+void ls_log_free_names(char **names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -384,7 +384,7 @@ int ls_log_sync_segments(logstore_log *log)
 {
 	char **names = NULL;
 	size_t n = 0;
-	int rc = list_names(log, &names, &n);
+	int rc = ls_log_list_names(log, &names, &n);
 	for (size_t i = log->nsegs; !rc && log->read_only && i-- > 0;)
 		if ((!names_have(names, n, log->segs[i]->name) &&
 		     gone(log, log->segs[i])) ||
@@ -407,7 +407,7 @@ int ls_log_sync_segments(logstore_log *log)
 		if (rc)
 			ls_segment_unref(seg);
 	}
-	free_names(names, n);
+	ls_log_free_names(names, n);
 	return rc;
 }
 

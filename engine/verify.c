@@ -35,7 +35,6 @@
 #include "internal.h"
 #include "sys.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -330,28 +329,23 @@ static int repair_lock(struct repair *rp)
 	return ls_error(-errno, "%s/LOCK: lock: %s", rp->dir, strerror(errno));
 }
 
-/* The name of the newest segment in the directory; "" if none. */
+/*
+ * The name of the newest segment in the directory; "" if none. Listed as
+ * a writer's open lists it: an activated prepared file that comes last
+ * is adopted first (renamed, directory fsynced), since it may hold the
+ * newest records and their torn tail; repair holds LOCK, as a writer.
+ */
 static int last_name(struct repair *rp, char name[32])
 {
 	name[0] = '\0';
-	int fd = dup(rp->dir_fd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		int rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		return ls_error(rc, "%s: %s", rp->dir, strerror(-rc));
-	}
-	struct dirent *de;
-	uint64_t best = 0, seq;
-	while ((de = readdir(d)) != NULL)
-		if (ls_segment_name_parse(de->d_name, &seq) &&
-		    (name[0] == '\0' || seq > best)) {
-			best = seq;
-			ls_segment_name(name, 32, seq);
-		}
-	closedir(d);
-	return 0;
+	rp->shell.dir_fd = rp->dir_fd;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = ls_log_list_names(&rp->shell, &names, &n);
+	if (!rc && n > 0)
+		snprintf(name, 32, "%s", names[n - 1]);
+	ls_log_free_names(names, n);
+	return rc;
 }
 
 /* Copy [from, to) of the mapping into a new file, durably. */

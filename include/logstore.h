@@ -724,6 +724,10 @@ struct logstore_repair_result {
  * ones (damage, not a tear) is refused with LOGSTORE_ECORRUPT unless
  * flags has LOGSTORE_REPAIR_FORCE. Only the last segment is repaired:
  * damage in an older one is reported by logstore_log_verify() and stays.
+ * The directory is first listed as a writer's open lists it: a segment
+ * still in its prepared file after a crash ("prepared-N.seg.tmp", see
+ * the Recovery rule of the format) is renamed to its name, so that its
+ * tail is the one repaired, and leftover temporary files are deleted.
  * out: result (may be NULL).
  * Returns 0, LOGSTORE_ELOCKED (a writer is running), LOGSTORE_ECORRUPT,
  * LOGSTORE_EFORMAT, -EEXIST (the side file exists), -ENOENT (no such

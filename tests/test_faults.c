@@ -553,6 +553,55 @@ static void test_rename_eio_keeps_prepared_name(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * A crash leaves the newest records in a prepared file whose rename was
+ * lost, with a torn tail after them: logstore_log_repair() adopts the
+ * file as a writer's open would (it holds LOCK), then cuts and saves that
+ * tail; the next open reads every entry.
+ */
+static void test_repair_adopts_prepared_segment(void **state)
+{
+	struct t_ctx *ctx = *state;
+	struct t_entries model = {0};
+	logstore_log *log = t_open_small(ctx, SEG16);
+	char names[8][64], prepared[64];
+	static const char junk[24] = "TORN-TAIL-OF-A-PREPARED";
+
+	for (int i = 0; i < 7; i++)
+		t_append(log, &model, 1000, (uint64_t)i);
+	ls_prepare_wait_idle(log);
+	ls_fault_set_repeat(LS_SYS_RENAME, 1, 1000, EIO);
+	for (int i = 0; i < 3; i++)
+		t_append(log, &model, 1000, 10 + (uint64_t)i);
+	t_crash_close(log);
+	ls_fault_clear();
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 1);
+	assert_int_equal(t_files_with_prefix(ctx->dir, "prepared-", &prepared),
+			 1);
+	uint64_t end = LS_HEADER_BYTES + 3 * ls_record_bytes(1000);
+	char *path = t_path(ctx->dir, prepared);
+	assert_int_equal(t_write_at(path, junk, sizeof(junk), end), 0);
+	free(path);
+
+	char *side = t_path(ctx->dir, "cut.bin");
+	struct logstore_repair_result res;
+	t_assert_ok(logstore_log_repair(ctx->dir, side, 0, &res));
+	assert_int_equal(t_seg_files(ctx->dir, names, 8), 2);
+	assert_string_equal(res.segment, names[1]);
+	assert_int_equal(res.end_offset, end);
+	assert_int_equal(res.cut_bytes, sizeof(junk));
+	char got[sizeof(junk)];
+	assert_int_equal(t_read_at(side, got, sizeof(got), 0), 0);
+	assert_memory_equal(got, junk, sizeof(junk));
+	free(side);
+
+	log = t_open_small(ctx, SEG16);
+	assert_int_equal(stats_of(log).recovery_bytes_dropped, 0);
+	t_assert_adopted(log, ctx->dir, prepared, 2, &model);
+	t_close(log);
+	t_entries_free(&model);
+}
+
 /* Recovery that cannot zero a torn tail fails open clearly, loses nothing. */
 static void test_recovery_write_eio(void **state)
 {
@@ -780,6 +829,7 @@ int main(void)
 	    T(test_seal_fdatasync_eio_fail_stop),
 	    T(test_activation_header_eio_fail_stop),
 	    T(test_rename_eio_keeps_prepared_name),
+	    T(test_repair_adopts_prepared_segment),
 	    T(test_recovery_write_eio),
 	    T(test_enospc_creating_segment),
 	    T(test_enospc_zero_filling_segment),
