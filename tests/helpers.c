@@ -467,17 +467,23 @@ int t_uring_available(void)
 
 struct logstore_segment_info *t_segments_(logstore_log *log, size_t *count)
 {
-	size_t n = 0;
-	size_t again = 0;
-	struct logstore_segment_info *infos;
-
-	H_OK(logstore_log_segments(log, NULL, 0, &n));
-	infos = calloc(n + 1, sizeof(*infos));
-	H_NON_NULL(infos);
-	H_OK(logstore_log_segments(log, infos, n, &again));
-	H_EQ(again, n);
-	*count = n;
-	return infos;
+	/*
+	 * A rollover or retention may change the count between the two
+	 * calls: size again until the array held every segment.
+	 */
+	for (;;) {
+		size_t n = 0, again = 0;
+		H_OK(logstore_log_segments(log, NULL, 0, &n));
+		struct logstore_segment_info *infos =
+		    calloc(n + 1, sizeof(*infos));
+		H_NON_NULL(infos);
+		H_OK(logstore_log_segments(log, infos, n, &again));
+		if (again <= n) {
+			*count = again;
+			return infos;
+		}
+		free(infos);
+	}
 }
 
 static unsigned t_failure_count;
