@@ -462,6 +462,67 @@ static void test_seek_skipped_record_damage(void **state)
 	t_entries_free(&model);
 }
 
+/* The seq of the first entry a reader at start returns, or 0 at the end. */
+static uint64_t first_seq_at(logstore_reader *r, struct logstore_start start)
+{
+	struct logstore_entry e;
+
+	t_assert_ok(logstore_reader_seek(r, &start));
+	int rc = logstore_reader_next(r, &e);
+	if (rc == LOGSTORE_END)
+		return 0;
+	t_assert_ok(rc);
+	return e.seq;
+}
+
+/*
+ * Seeks into sealed 1 MiB segments, whose time index (about 250 entries
+ * each) is read from disk: for every entry, a seek to its time, to just
+ * before and just after it, and to its seq lands exactly where the model
+ * says. Covers every index entry and every record between two of them.
+ */
+static void test_seek_lands_in_sealed_index(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct logstore_options opts;
+	const size_t n = 24000;
+
+	t_options(&opts, &ctx->clock, 1u << 20);
+	opts.durability = LOGSTORE_BUFFERED;
+	logstore_log *log = t_open(ctx->dir, &opts);
+	for (size_t i = 0; i < n; i++) {
+		t_append(log, &model, PAYLOAD, (uint64_t)i);
+		t_clock_advance(&ctx->clock, GAP_NS);
+	}
+	t_close(log);
+	size_t nsegs;
+	logstore_log *handles[2] = {t_open(ctx->dir, &opts), open_ro(ctx)};
+	free(t_segments(handles[0], &nsegs));
+	assert_true(nsegs >= 3);
+	for (int h = 0; h < 2; h++) {
+		logstore_reader *r;
+		t_assert_ok(logstore_reader_open(handles[h], NULL, &r));
+		for (size_t i = 0; i < n; i++) {
+			const struct t_entry *v = &model.v[i];
+			uint64_t next = i + 1 < n ? model.v[i + 1].seq : 0;
+			assert_int_equal(
+			    first_seq_at(r, t_start_time(v->time_ns)), v->seq);
+			assert_int_equal(
+			    first_seq_at(r, t_start_time(v->time_ns - 1)),
+			    v->seq);
+			assert_int_equal(
+			    first_seq_at(r, t_start_time(v->time_ns + 1)), next);
+			assert_int_equal(first_seq_at(r, t_start_seq(v->seq)),
+					 v->seq);
+		}
+		logstore_reader_close(r);
+	}
+	t_close(handles[0]);
+	t_close(handles[1]);
+	t_entries_free(&model);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
@@ -473,6 +534,7 @@ int main(void)
 	    T(test_seek_after_retention),
 	    T(test_seek_read_only_follows_writer),
 	    T(test_seek_skipped_record_damage),
+	    T(test_seek_lands_in_sealed_index),
 	};
 	int skip = t_uring_available();
 
