@@ -432,8 +432,13 @@ static void commit_batch(logstore_log *log, struct ls_batch *b)
 						    ? log->written_seq
 						    : b->last_seq);
 		if (log->defer_wakes) {
+			/*
+			 * A sleeper that comes after this sees durable_seq
+			 * (sleep_durable()) and does not sleep.
+			 */
 			atomic_fetch_add(&b->done_word, 1);
-			log->wake_mask |= 1u << (b - log->batches);
+			if (atomic_load(&b->sleepers))
+				log->wake_mask |= 1u << (b - log->batches);
 		} else {
 			batch_wake(b);
 		}
@@ -488,7 +493,7 @@ static void publish_then_wake(logstore_log *log)
 	pthread_mutex_unlock(&log->mu);
 	for (unsigned i = 0; i < LS_BATCHES_MAX; i++) {
 		struct ls_batch *b = &log->batches[i];
-		if ((mask & (1u << i)) && atomic_load(&b->sleepers))
+		if (mask & (1u << i))
 			syscall(SYS_futex, &b->done_word, FUTEX_WAKE_PRIVATE,
 				INT_MAX, NULL, NULL, 0);
 	}
