@@ -74,7 +74,8 @@
 _Static_assert(LS_ZERO_CHUNK_BYTES % LS_PREP_BURST_BYTES == 0, "bursts tile");
 /*
  * Pause of the preparation thread between two of its device steps (a
- * seal, a zero-fill burst, an fdatasync, the directory fsync), so that
+ * seal, a 128 KiB zero-fill burst, an fdatasync, the directory fsync;
+ * not between 2 MiB bursts, see ls_segment_prepare()), so that
  * the writer's commits find the device free in between instead of
  * queueing behind the whole preparation right after a rollover. A
  * 200-entry segment of 4 KiB lasts ~80 ms here and its preparation takes
