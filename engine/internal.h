@@ -78,9 +78,10 @@ _Static_assert(LS_ZERO_CHUNK_BYTES % LS_PREP_BURST_BYTES == 0, "bursts tile");
  * not between 2 MiB bursts, see ls_segment_prepare()), so that
  * the writer's commits find the device free in between instead of
  * queueing behind the whole preparation right after a rollover. A
- * 200-entry segment of 4 KiB lasts ~80 ms here and its preparation takes
- * ~11 steps, so pacing does not delay the next rollover; a rollover that
- * waits for the preparation ends the pauses (prep_takers).
+ * 200-entry segment of 4 KiB lasts ~80 ms here and its seal and
+ * preparation take 10 steps (10 ms of pauses), so pacing does not delay
+ * the next rollover; a rollover that waits for the preparation ends the
+ * pauses (prep_takers).
  */
 #define LS_PREP_PACE_NS (1000 * 1000)
 /* The unit a disk writes atomically at the least; see corrupt_before_tail. */
