@@ -902,12 +902,14 @@ int logstore_log_open(const char *dir, const struct logstore_options *opts,
 	pthread_mutex_init(&log->compactor_mu, NULL);
 	pthread_mutex_init(&log->compactor_ctl_mu, NULL);
 	pthread_mutex_init(&log->prep_mu, NULL);
-	pthread_cond_init(&log->prep_cond, NULL);
-	/* Timed waits on these (wait_durable, batching window) are monotonic.
+	/*
+	 * Timed waits on these (wait_durable, batching window, the
+	 * preparation's pacing) are monotonic.
 	 */
 	pthread_condattr_t mono;
 	pthread_condattr_init(&mono);
 	pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+	pthread_cond_init(&log->prep_cond, &mono);
 	pthread_cond_init(&log->cond, &mono);
 	pthread_cond_init(&log->flush_cond, &mono);
 	pthread_condattr_destroy(&mono);

@@ -13,9 +13,18 @@
  * an active one (ls_prepare_want()); a rollover takes it
  * (ls_prepare_take()), and the thread prepares the next one right away.
  * Zero-filling 64 MiB takes ~135 ms here (MEASURED.md), so a rollover
- * waits only when segments fill faster than that. Each 2 MiB chunk of
- * zeros is written back before the next is written, so the device never
- * holds more than that ahead of a commit's write and flush.
+ * waits only when segments fill faster than that. Each burst of zeros
+ * (2 MiB, or 128 KiB in a segment smaller than 2 MiB) is written back
+ * before the next is written, so the device never holds more than that
+ * ahead of a commit's write and flush.
+ *
+ * Pacing: the thread pauses LS_PREP_PACE_NS before each of its device
+ * steps (the seal, each 128 KiB burst, the fdatasync, the directory
+ * fsync; ls_prepare_pace()). Right after a rollover it would otherwise run them
+ * back to back, and the first appends into the new segment, each one
+ * write and one flush, queued behind all of them (1.4-2.1 ms instead of
+ * 0.3-0.5 ms with 4 KiB entries). With the pauses a commit meets at most
+ * one step. A rollover that waits for the preparation ends the pauses.
  *
  * Failure modes: a failed preparation (ENOSPC) is kept in prep_error and
  * returned by the next ls_prepare_take(), which asks for another try: the
@@ -24,8 +33,8 @@
  * durability failures are sticky (STYLE.md rule 5); a seal that finds
  * the disk full leaves the segment unsealed (the next open scans it).
  *
- * Close: ls_prepare_stop() interrupts a preparation between 2 MiB writes,
- * seals what is queued, and deletes the prepared file.
+ * Close: ls_prepare_stop() interrupts a preparation between two bursts
+ * (or a pause), seals what is queued, and deletes the prepared file.
  *
  * Lock order: log->mu, then prep_mu, then segs_mu.
  */
@@ -128,6 +137,8 @@ static void *prepare_main(void *arg)
 				--log->seal_count * sizeof(seg));
 			log->prep_busy = true;
 			pthread_mutex_unlock(&log->prep_mu);
+			/* After the rolling append's commit, not beside it. */
+			ls_prepare_pace(log);
 			seal_one(log, seg, true);
 			pthread_mutex_lock(&log->prep_mu);
 		} else if (atomic_load(&log->prep_stop)) {
@@ -192,10 +203,12 @@ int ls_prepare_take(logstore_log *log, struct ls_segment **out)
 	int rc = 0;
 	pthread_mutex_lock(&log->prep_mu);
 	log->prep_wanted = true;
+	log->prep_takers++; /* no more pauses: the rollover waits */
 	pthread_cond_broadcast(&log->prep_cond);
 	while (!log->prepared && !log->prep_error && log->prep_running &&
 	       !atomic_load(&log->prep_stop))
 		pthread_cond_wait(&log->prep_cond, &log->prep_mu);
+	log->prep_takers--;
 	if (log->prepared) {
 		*out = log->prepared;
 		log->prepared = NULL;
@@ -235,6 +248,23 @@ void ls_prepare_seal_later(logstore_log *log, struct ls_segment *seg)
 	pthread_mutex_unlock(&log->prep_mu);
 	if (!queued)
 		seal_one(log, seg, false);
+}
+
+/*
+ * Pause LS_PREP_PACE_NS before the next device step of the preparation
+ * thread (module comment, "Pacing"). Returns at once when a rollover
+ * waits for the prepared segment, and early when the log closes (the
+ * caller checks prep_stop). Called by the thread only, prep_mu not held.
+ */
+void ls_prepare_pace(logstore_log *log)
+{
+	struct timespec until = ls_deadline_after(LS_PREP_PACE_NS);
+	pthread_mutex_lock(&log->prep_mu);
+	while (!log->prep_takers && !atomic_load(&log->prep_stop) &&
+	       pthread_cond_timedwait(&log->prep_cond, &log->prep_mu,
+				      &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&log->prep_mu);
 }
 
 /*

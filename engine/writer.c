@@ -929,8 +929,15 @@ static void switch_segment(logstore_log *log, struct ls_segment *old,
 		ls_segment_unref(seg);
 		seg = NULL;
 	}
-	if (old)
+	if (old) {
 		atomic_store(&old->sealed, true);
+		/*
+		 * The seal's reference, taken before segs_mu goes: once
+		 * sealed, the compactor may take old out of the list and
+		 * drop the list's reference at once.
+		 */
+		ls_segment_ref(old);
+	}
 	log->active = seg;
 	ls_shm_publish(log, seg);
 	pthread_mutex_unlock(&log->segs_mu);
@@ -939,10 +946,8 @@ static void switch_segment(logstore_log *log, struct ls_segment *old,
 	if (seg)
 		atomic_fetch_add_explicit(&log->st_segments_created, 1,
 					  memory_order_relaxed);
-	if (old) {
-		ls_segment_ref(old);
+	if (old)
 		ls_prepare_seal_later(log, old);
-	}
 }
 
 /*

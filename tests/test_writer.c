@@ -373,6 +373,52 @@ static void test_old_segment_sealed_in_background(void **state)
 }
 
 /*
+ * A segment smaller than 2 MiB is prepared in bursts of
+ * LS_PREP_BURST_BYTES, each written back before the next (the last one
+ * shorter here): every byte of the prepared file is zero, and a rollover
+ * into it keeps every entry, before and after a reopen.
+ */
+static void test_small_segment_zero_filled_in_bursts(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	const uint64_t seg = 2 * LS_PREP_BURST_BYTES + 64 * 1024;
+	char prepared[64];
+
+	ls_fault_clear();
+	logstore_log *log = open_depth(ctx, seg, 2, 0);
+	t_clock_advance(&ctx->clock, 1000);
+	t_append(log, &model, 1000, 0);
+	ls_prepare_wait_idle(log);
+	/* The first segment is filled by the appender, without write-back. */
+	assert_int_equal(ls_fault_calls(LS_SYS_WRITEBACK), 3);
+	assert_int_equal(t_files_with_prefix(ctx->dir, "prepared-", &prepared),
+			 1);
+	char *path = t_path(ctx->dir, prepared);
+	assert_int_equal(t_file_size(path), (int64_t)seg);
+	unsigned char *bytes = malloc(seg);
+	assert_non_null(bytes);
+	t_assert_ok(t_read_at(path, bytes, seg, 0));
+	uint64_t nonzero = 0;
+	for (uint64_t i = 0; i < seg; i++)
+		nonzero += bytes[i] != 0;
+	assert_int_equal(nonzero, 0);
+	free(bytes);
+	free(path);
+
+	for (uint64_t i = 1; stats_of(log).segments_created < 2; i++) {
+		t_clock_advance(&ctx->clock, 1000);
+		t_append(log, &model, 4000, i);
+	}
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	log = open_depth(ctx, seg, 2, 0);
+	t_assert_log(log, NULL, &model, 0);
+	t_close(log);
+	t_entries_free(&model);
+}
+
+/*
  * A preparation that fails (ENOSPC) fails the rollover that needs it,
  * not the log: the next append gets a segment prepared again, and
  * nothing written before is lost.
@@ -590,6 +636,7 @@ int main(void)
 	    T(test_claim_abort),
 	    T(test_claim_errors),
 	    T(test_prepared_segment_rollover),
+	    T(test_small_segment_zero_filled_in_bursts),
 	    T(test_old_segment_sealed_in_background),
 	    T(test_failed_preparation_is_retried),
 	    T(test_option_validation),
