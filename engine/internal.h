@@ -294,7 +294,7 @@ struct logstore_log {
 	bool prep_busy;		     /* preparing or sealing right now */
 	struct ls_segment *prepared; /* zero-filled, durable, unnamed */
 	int prep_error;		     /* the last preparation failed */
-	unsigned prep_takers;	     /* rollovers waiting in ls_prepare_take */
+	unsigned prep_takers;	     /* rollovers in ls_prepare_take() */
 	struct ls_segment *seal_queue[LS_SEAL_QUEUE_MAX]; /* referenced */
 	unsigned seal_count;
 

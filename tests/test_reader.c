@@ -512,7 +512,8 @@ static void test_seek_lands_in_sealed_index(void **state)
 			    first_seq_at(r, t_start_time(v->time_ns - 1)),
 			    v->seq);
 			assert_int_equal(
-			    first_seq_at(r, t_start_time(v->time_ns + 1)), next);
+			    first_seq_at(r, t_start_time(v->time_ns + 1)),
+			    next);
 			assert_int_equal(first_seq_at(r, t_start_seq(v->seq)),
 					 v->seq);
 		}
