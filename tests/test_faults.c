@@ -525,19 +525,32 @@ static void test_activation_header_eio_fail_stop(void **state)
  * rename): its records are durable under its prepared name, appends go
  * on, readers see everything, and the next open adopts the file.
  */
+/*
+ * A log of 16 KiB segments whose second segment took three records with
+ * every rename failing (EIO, still set on return): they stay in its
+ * prepared file.
+ */
+static logstore_log *roll_renames_failing(struct t_ctx *ctx,
+					  struct t_entries *model)
+{
+	logstore_log *log = t_open_small(ctx, SEG16);
+
+	for (int i = 0; i < 7; i++)
+		t_append(log, model, 1000, (uint64_t)i);
+	ls_prepare_wait_idle(log);
+	ls_fault_set_repeat(LS_SYS_RENAME, 1, 1000, EIO);
+	for (int i = 0; i < 3; i++)
+		t_append(log, model, 1000, 10 + (uint64_t)i);
+	return log;
+}
+
 static void test_rename_eio_keeps_prepared_name(void **state)
 {
 	struct t_ctx *ctx = *state;
 	struct t_entries model = {0};
-	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *log = roll_renames_failing(ctx, &model);
 	char names[8][64], prepared[64];
 
-	for (int i = 0; i < 7; i++)
-		t_append(log, &model, 1000, (uint64_t)i);
-	ls_prepare_wait_idle(log);
-	ls_fault_set_repeat(LS_SYS_RENAME, 1, 1000, EIO);
-	for (int i = 0; i < 3; i++)
-		t_append(log, &model, 1000, 10 + (uint64_t)i);
 	assert_true(ls_fault_calls(LS_SYS_RENAME) >= 1);
 	assert_int_equal(stats_of(log).failed, 0);
 	t_assert_log(log, NULL, &model, 0);
@@ -563,16 +576,10 @@ static void test_repair_adopts_prepared_segment(void **state)
 {
 	struct t_ctx *ctx = *state;
 	struct t_entries model = {0};
-	logstore_log *log = t_open_small(ctx, SEG16);
+	logstore_log *log = roll_renames_failing(ctx, &model);
 	char names[8][64], prepared[64];
 	static const char junk[24] = "TORN-TAIL-OF-A-PREPARED";
 
-	for (int i = 0; i < 7; i++)
-		t_append(log, &model, 1000, (uint64_t)i);
-	ls_prepare_wait_idle(log);
-	ls_fault_set_repeat(LS_SYS_RENAME, 1, 1000, EIO);
-	for (int i = 0; i < 3; i++)
-		t_append(log, &model, 1000, 10 + (uint64_t)i);
 	t_crash_close(log);
 	ls_fault_clear();
 	assert_int_equal(t_seg_files(ctx->dir, names, 8), 1);
