@@ -158,9 +158,10 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /*
- * An entry of ls_log_list_names(): a segment name, a NUL, then the file that
- * holds it if that is not the name (an activated prepared file, below)
- * or an empty string, and a NUL. strcmp() on an entry sees the name.
+ * An entry of ls_log_list_names(): a segment name, a NUL, then the file
+ * that holds it if that is not the name (an activated prepared file,
+ * below) or an empty string, and a NUL. strcmp() on an entry sees the
+ * name.
  */
 static char *name_entry(const char *name, const char *file)
 {
@@ -252,9 +253,9 @@ static int adopt_prepared(logstore_log *log, char ***names, size_t *n,
 }
 
 /*
- * Segments in the directory, sorted, as ls_log_list_names() entries. A writer
- * also deletes leftover .seg.tmp files, and adopts prepared ones that
- * were activated (adopt_prepared()).
+ * Segments in the directory, sorted, as ls_log_list_names() entries. A
+ * writer also deletes leftover .seg.tmp files, and adopts prepared ones
+ * that were activated (adopt_prepared()).
  */
 int ls_log_list_names(logstore_log *log, char ***out, size_t *count)
 {
