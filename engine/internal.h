@@ -237,13 +237,6 @@ struct logstore_log {
 	pthread_cond_t
 	    cond; /* a batch written or published, rollover, failure */
 	struct ls_batch batches[LS_BATCHES_MAX];
-	/*
-	 * Batches published durable whose sleepers are woken after the
-	 * publishing leader drops mu (lead()), one bit per batches[] slot;
-	 * defer_wakes is set while such a leader publishes. mu.
-	 */
-	uint32_t wake_mask;
-	bool defer_wakes;
 	unsigned nbatches;     /* pipeline_depth + 1 */
 	struct ls_batch *fill; /* appenders copy into this one */
 	struct ls_batch *flight[LS_BATCHES_MAX]; /* taken, in write order */

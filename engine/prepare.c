@@ -20,11 +20,12 @@
  *
  * Pacing: the thread pauses LS_PREP_PACE_NS before each of its device
  * steps (the seal, each 128 KiB burst, the fdatasync, the directory
- * fsync; ls_prepare_pace()). Right after a rollover it would otherwise run them
- * back to back, and the first appends into the new segment, each one
- * write and one flush, queued behind all of them (1.4-2.1 ms instead of
- * 0.3-0.5 ms with 4 KiB entries). With the pauses a commit meets at most
- * one step. A rollover that waits for the preparation ends the pauses.
+ * fsync; ls_prepare_pace()). Right after a rollover it would otherwise
+ * run them back to back, and the first appends into the new segment,
+ * each one write and one flush, queued behind all of them (1.4-2.1 ms
+ * instead of 0.3-0.5 ms with 4 KiB entries). With the pauses a commit
+ * meets at most one step. A rollover that waits for the preparation
+ * ends the pauses.
  *
  * Failure modes: a failed preparation (ENOSPC) is kept in prep_error and
  * returned by the next ls_prepare_take(), which asks for another try: the

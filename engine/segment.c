@@ -4,10 +4,9 @@
  *
  * Owns: creating a segment (temporary name, preallocate, zero-fill,
  * fdatasync, directory fsync; header and rename at activation), loading
- * one from its header
- * page, the read-only mapping shared by every reader of a log handle,
- * checking records against format.h's validity rules, scanning records,
- * sealing (index + seal, fdatasync) and index lookups.
+ * one from its header page, the read-only mapping shared by every reader
+ * of a log handle, checking records against format.h's validity rules,
+ * scanning records, sealing (index + seal, fdatasync) and index lookups.
  *
  * Invariants: a .seg file has a durable header (the file is renamed to
  * it only after a sync); a mapping covers the whole capacity and is made

@@ -330,17 +330,31 @@ void ls_writer_durable_uring(logstore_log *log, bool on)
 
 /* ---- publication ---- */
 
+/* Wake every appender sleeping on batch b's futex word. */
+static void batch_futex_wake(struct ls_batch *b)
+{
+	syscall(SYS_futex, &b->done_word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+		NULL, 0);
+}
+
 /*
- * Wake the durable appenders of batch b that sleep outside mu
- * (wait_durable()): b was published durable, or the log failed. One
- * FUTEX_WAKE for all of them, and none when nobody sleeps. mu held.
+ * Batch b was published durable, or the log failed: move its futex word.
+ * Returns whether durable appenders sleep on it outside mu
+ * (wait_durable()), which the caller then wakes with one FUTEX_WAKE.
+ * A sleeper that comes after this sees durable_seq or the moved word
+ * (sleep_durable()) and does not sleep. mu held.
  */
-static void batch_wake(struct ls_batch *b)
+static bool batch_done(struct ls_batch *b)
 {
 	atomic_fetch_add(&b->done_word, 1);
-	if (atomic_load(&b->sleepers))
-		syscall(SYS_futex, &b->done_word, FUTEX_WAKE_PRIVATE, INT_MAX,
-			NULL, NULL, 0);
+	return atomic_load(&b->sleepers) != 0;
+}
+
+/* batch_done(), then wake its sleepers at once. mu held. */
+static void batch_wake(struct ls_batch *b)
+{
+	if (batch_done(b))
+		batch_futex_wake(b);
 }
 
 /* End a gathering leader's sleep (wait_for()). mu held. */
@@ -409,8 +423,13 @@ static void commit_done(logstore_log *log, const struct ls_batch *b)
 	log->gather_until_ns = now + gather_window_ns(log);
 }
 
-/* Batch b is complete and every batch before it is published: publish. */
-static void commit_batch(logstore_log *log, struct ls_batch *b)
+/*
+ * Batch b is complete and every batch before it is published: publish.
+ * The sleepers of a durable batch are woken at once, or with deferred
+ * set, left to the caller: their batch's bit is set in *deferred.
+ */
+static void commit_batch(logstore_log *log, struct ls_batch *b,
+			 uint32_t *deferred)
 {
 	if (b->len) {
 		struct ls_segment *seg = b->seg;
@@ -433,17 +452,10 @@ static void commit_batch(logstore_log *log, struct ls_batch *b)
 		atomic_store(&log->durable_seq, b->last_seq > log->written_seq
 						    ? log->written_seq
 						    : b->last_seq);
-		if (log->defer_wakes) {
-			/*
-			 * A sleeper that comes after this sees durable_seq
-			 * (sleep_durable()) and does not sleep.
-			 */
-			atomic_fetch_add(&b->done_word, 1);
-			if (atomic_load(&b->sleepers))
-				log->wake_mask |= 1u << (b - log->batches);
-		} else {
+		if (!deferred)
 			batch_wake(b);
-		}
+		else if (batch_done(b))
+			*deferred |= 1u << (b - log->batches);
 	}
 }
 
@@ -452,15 +464,19 @@ static bool batch_complete(const struct ls_batch *b)
 	return b->written && (!b->sync || b->synced);
 }
 
-/* Publish the complete batches at the head of the flight FIFO. mu held. */
-static void publish(logstore_log *log)
+/*
+ * Publish the complete batches at the head of the flight FIFO. deferred:
+ * NULL, or where commit_batch() leaves the wakes of durable sleepers.
+ * mu held.
+ */
+static void publish(logstore_log *log, uint32_t *deferred)
 {
 	bool any = false;
 	while (log->flight_count && !log->failed) {
 		struct ls_batch *b = log->flight[log->flight_head];
 		if (!batch_complete(b))
 			break;
-		commit_batch(log, b);
+		commit_batch(log, b, deferred);
 		any = any || b->len;
 		b->state = LS_BATCH_FREE;
 		log->flight_head = (log->flight_head + 1) % LS_BATCHES_MAX;
@@ -475,7 +491,7 @@ static void publish(logstore_log *log)
 		pthread_cond_signal(&log->flush_cond);
 }
 
-_Static_assert(LS_BATCHES_MAX <= 32, "wake_mask has a bit per batch");
+_Static_assert(LS_BATCHES_MAX <= 32, "a deferred mask has a bit per batch");
 
 /*
  * Publish with the wakes of durable sleepers deferred, then drop mu,
@@ -485,20 +501,14 @@ _Static_assert(LS_BATCHES_MAX <= 32, "wake_mask has a bit per batch");
  */
 static void publish_then_wake(logstore_log *log)
 {
-	log->defer_wakes = true;
-	publish(log);
-	log->defer_wakes = false;
-	uint32_t mask = log->wake_mask;
-	log->wake_mask = 0;
+	uint32_t mask = 0;
+	publish(log, &mask);
 	if (!mask)
 		return;
 	pthread_mutex_unlock(&log->mu);
-	for (unsigned i = 0; i < LS_BATCHES_MAX; i++) {
-		struct ls_batch *b = &log->batches[i];
+	for (unsigned i = 0; i < LS_BATCHES_MAX; i++)
 		if (mask & (1u << i))
-			syscall(SYS_futex, &b->done_word, FUTEX_WAKE_PRIVATE,
-				INT_MAX, NULL, NULL, 0);
-	}
+			batch_futex_wake(&log->batches[i]);
 	pthread_mutex_lock(&log->mu);
 }
 
@@ -601,7 +611,7 @@ static void lead(logstore_log *log)
 	b->written = !rc;
 	if (!seg)
 		b->synced = true; /* no segment, nothing to sync */
-	publish(log);
+	publish(log, NULL);
 	if (rc || !sync || !seg)
 		return;
 
