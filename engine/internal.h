@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -132,6 +133,7 @@ struct ls_segment {
 
 _Static_assert(sizeof(struct logstore_stats) % 8 == 0, "stats copy by words");
 #define LS_SHM_STATS_WORDS (sizeof(struct logstore_stats) / 8)
+#define LS_SHM_STATS_V1_WORDS 100
 
 /* The live commit watermark in LOCK, shared with other processes. */
 struct ls_shm {
@@ -153,6 +155,14 @@ struct ls_shm {
 	_Atomic uint32_t wake_seq; /* futex word */
 	_Atomic uint32_t waiters;
 	/*
+	 * Where library 0.1.0 copied its figures, whose histograms had 40
+	 * power-of-two buckets (100 words). The writer keeps its seqlock
+	 * word 0, so a reader of that version finds no figures here rather
+	 * than misreading the new layout below.
+	 */
+	_Atomic uint64_t stats_v1_version;
+	uint64_t stats_v1[LS_SHM_STATS_V1_WORDS];
+	/*
 	 * The writer's figures (struct logstore_stats, as 8-byte words),
 	 * copied after each published commit, so that a read-only handle in
 	 * another process (logstore stat) shows them. Seqlock: odd while
@@ -162,6 +172,8 @@ struct ls_shm {
 	_Atomic uint64_t stats[LS_SHM_STATS_WORDS];
 };
 _Static_assert(sizeof(struct ls_shm) <= LS_PAGE_BYTES, "LOCK maps one page");
+_Static_assert(offsetof(struct ls_shm, stats_v1_version) == 72,
+	       "where library 0.1.0 looks for its figures");
 
 struct ls_shm_view {
 	uint64_t active_first_seq;

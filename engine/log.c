@@ -565,6 +565,7 @@ static int lock_open_writer(logstore_log *log)
 		atomic_store(&log->shm->version, v + 1);
 	ls_shm_publish(log, NULL);
 	atomic_store(&log->shm->stats_version, 0); /* no figures of ours yet */
+	atomic_store(&log->shm->stats_v1_version, 0); /* see struct ls_shm */
 	memcpy(log->shm->magic, shm_magic, 8);
 	return 0;
 }

@@ -7,8 +7,9 @@
  * histograms (commit latency, entries per batch) are recorded by the
  * group-commit leader under log->mu, once per batch, so recording costs
  * a few adds and no atomics; logstore_log_stats() copies them under the
- * same lock. Buckets are powers of two (see LOGSTORE_HISTOGRAM_BUCKETS),
- * so a value's bucket is one count-leading-zeros.
+ * same lock. Buckets are log-linear, four per power of two (see
+ * LOGSTORE_HISTOGRAM_BUCKETS), so a value's bucket is one
+ * count-leading-zeros and a shift.
  *
  * Reader wake-up: after a commit is published, the writer checks the
  * waiter count in the shared LOCK mapping and only when it is non-zero
@@ -32,13 +33,34 @@
 
 /* ---- histograms ---- */
 
+/* Buckets per power of two, as a shift (see LOGSTORE_HISTOGRAM_BUCKETS). */
+#define SUB_BITS 2u
+#define SUB (1u << SUB_BITS)
+#define SMALL 4u /* buckets 0-3: values <= 1, 2, 3, 4 */
+_Static_assert(LOGSTORE_HISTOGRAM_BUCKETS == SMALL + 36 * SUB + 1,
+	       "36 powers of two, (4, 2^38], then one bucket above");
+
 static unsigned bucket_of(uint64_t v)
 {
-	if (v <= 1)
-		return 0;
-	unsigned b = 64 - (unsigned)__builtin_clzll(v - 1); /* ceil(log2 v) */
+	if (v <= SMALL)
+		return v <= 1 ? 0 : (unsigned)v - 1;
+	/* v in (2^e, 2^(e+1)]: w = v - 1 has its top bit at e. */
+	uint64_t w = v - 1;
+	unsigned e = 63 - (unsigned)__builtin_clzll(w);
+	unsigned b = SMALL + (e - 2) * SUB +
+		     (unsigned)((w >> (e - SUB_BITS)) & (SUB - 1));
 	return b < LOGSTORE_HISTOGRAM_BUCKETS ? b
 					      : LOGSTORE_HISTOGRAM_BUCKETS - 1;
+}
+
+uint64_t logstore_histogram_bucket_upper(unsigned i)
+{
+	if (i >= LOGSTORE_HISTOGRAM_BUCKETS - 1)
+		return UINT64_MAX;
+	if (i < SMALL)
+		return i + 1;
+	unsigned e = (i - SMALL) / SUB + 2, k = (i - SMALL) % SUB;
+	return ((uint64_t)1 << e) + (uint64_t)(k + 1) * ((uint64_t)1 << (e - SUB_BITS));
 }
 
 void ls_histogram_record(struct logstore_histogram *h, uint64_t v)
@@ -66,7 +88,7 @@ uint64_t logstore_histogram_quantile(const struct logstore_histogram *h,
 	for (unsigned i = 0; i < LOGSTORE_HISTOGRAM_BUCKETS; i++) {
 		seen += h->buckets[i];
 		if (seen >= rank) {
-			uint64_t upper = (uint64_t)1 << i;
+			uint64_t upper = logstore_histogram_bucket_upper(i);
 			return upper < h->max ? upper : h->max;
 		}
 	}
@@ -211,11 +233,19 @@ static void put_histogram(struct text *t, const char *name, const char *help,
 {
 	put(t, "# HELP logstore_%s %s\n# TYPE logstore_%s histogram\n", name,
 	    help, name);
+	/*
+	 * Exported at the powers of two only (39 bounds, as many series as
+	 * before the buckets were split in four): those are bucket bounds,
+	 * so the cumulative counts stay exact.
+	 */
 	uint64_t cumulative = 0;
 	for (unsigned i = 0; i + 1 < LOGSTORE_HISTOGRAM_BUCKETS; i++) {
 		cumulative += h->buckets[i];
+		uint64_t upper = logstore_histogram_bucket_upper(i);
+		if (upper & (upper - 1))
+			continue;
 		put(t, "logstore_%s_bucket{le=\"%.9g\"} %" PRIu64 "\n", name,
-		    (double)((uint64_t)1 << i) * scale, cumulative);
+		    (double)upper * scale, cumulative);
 	}
 	put(t, "logstore_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, h->count);
 	put(t, "logstore_%s_sum %.9g\n", name, (double)h->sum * scale);

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define LOGSTORE_VERSION_MAJOR 0
-#define LOGSTORE_VERSION_MINOR 1
+#define LOGSTORE_VERSION_MINOR 2
 #define LOGSTORE_VERSION_PATCH 0
 #define LOGSTORE_VERSION_NUMBER                                               \
 	(LOGSTORE_VERSION_MAJOR * 10000 + LOGSTORE_VERSION_MINOR * 100 +      \
@@ -196,14 +196,17 @@ struct logstore_segment_info {
 };
 
 /*
- * Buckets of a struct logstore_histogram: bucket 0 counts values <= 1,
- * bucket i (0 < i < last) values in (2^(i-1), 2^i], the last bucket every
- * value above 2^(LOGSTORE_HISTOGRAM_BUCKETS - 2). 40 buckets reach
- * 2^38 ns = 275 s for latencies, far beyond any sane commit.
+ * Buckets of a struct logstore_histogram, log-linear: four per power of
+ * two. Bucket 0 counts values <= 1, buckets 1-3 the values 2, 3 and 4;
+ * from there each range (2^e, 2^(e+1)] is split into four buckets of
+ * width 2^(e-2), up to 2^38 (275 s of nanoseconds, far beyond any sane
+ * commit); the last bucket counts every value above 2^38.
+ * logstore_histogram_bucket_upper() gives a bucket's upper bound, so a
+ * quantile read from the buckets is at most 25 % above the true value.
  */
-#define LOGSTORE_HISTOGRAM_BUCKETS 40
+#define LOGSTORE_HISTOGRAM_BUCKETS 149
 
-/* A histogram of non-negative integer values (power-of-two buckets). */
+/* A histogram of non-negative integer values (log-linear buckets). */
 struct logstore_histogram {
 	uint64_t count; /* values recorded */
 	uint64_t sum;   /* of the values */
@@ -454,12 +457,21 @@ LOGSTORE_API void logstore_log_stats(logstore_log *log,
 
 /*
  * The upper bound of the histogram bucket that holds quantile q (0..1) of
- * the recorded values, capped at the largest value recorded; 0 when the
- * histogram is empty. Pure function, thread-safe.
+ * the recorded values, capped at the largest value recorded (at most 25 %
+ * above the true quantile); 0 when the histogram is empty. Pure
+ * function, thread-safe.
  */
 LOGSTORE_API uint64_t
 logstore_histogram_quantile(const struct logstore_histogram *histogram,
 			    double q);
+
+/*
+ * The largest value that bucket i of a struct logstore_histogram counts;
+ * bucket i counts the values above bucket i - 1's bound, up to this one.
+ * UINT64_MAX for the last bucket (i = LOGSTORE_HISTOGRAM_BUCKETS - 1) and
+ * for any i beyond it. Pure function, thread-safe.
+ */
+LOGSTORE_API uint64_t logstore_histogram_bucket_upper(unsigned i);
 
 /*
  * Write the log's figures (logstore_log_stats()) into buf in the

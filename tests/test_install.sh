@@ -32,14 +32,14 @@ libdir=$(dirname "$(find "$prefix" -name 'liblogstore.a' | head -n 1)")
 for f in include/logstore.h bin/logstore share/man/man1/logstore.1; do
 	[ -f "$prefix/$f" ] || fail "$f not installed"
 done
-for f in liblogstore.so liblogstore.so.0 pkgconfig/logstore.pc \
+for f in liblogstore.so liblogstore.so.0.2 pkgconfig/logstore.pc \
 	cmake/logstore/logstoreConfig.cmake \
 	cmake/logstore/logstoreConfigVersion.cmake \
 	cmake/logstore/logstoreTargets.cmake; do
 	[ -e "$libdir/$f" ] || fail "$libdir/$f not installed"
 done
 soname=$(objdump -p "$libdir/liblogstore.so" | awk '/SONAME/ {print $2}')
-[ "$soname" = "liblogstore.so.0" ] || fail "SONAME is '$soname'"
+[ "$soname" = "liblogstore.so.0.2" ] || fail "SONAME is '$soname'"
 grep -q '^Requires.private: liburing' "$libdir/pkgconfig/logstore.pc" ||
 	fail "logstore.pc lacks Requires.private: liburing"
 "$prefix/bin/logstore" --version | grep -q '^logstore ' ||

@@ -30,22 +30,26 @@ static void test_histogram_buckets(void **state)
 	assert_int_equal(h.count, 7);
 	assert_int_equal(h.sum, 1015);
 	assert_int_equal(h.max, 1000);
-	assert_int_equal(h.buckets[0], 2);  /* 0, 1 */
-	assert_int_equal(h.buckets[1], 1);  /* 2 */
-	assert_int_equal(h.buckets[2], 2);  /* 3, 4 */
-	assert_int_equal(h.buckets[3], 1);  /* 5 */
-	assert_int_equal(h.buckets[10], 1); /* 1000 in (512, 1024] */
+	assert_int_equal(h.buckets[0], 2); /* 0, 1 */
+	assert_int_equal(h.buckets[1], 1); /* 2 */
+	assert_int_equal(h.buckets[2], 1); /* 3 */
+	assert_int_equal(h.buckets[3], 1); /* 4 */
+	assert_int_equal(h.buckets[4], 1); /* 5: (4, 5] */
+	/* 1000 in (896, 1024], the 4th quarter of (512, 1024]. */
+	assert_int_equal(h.buckets[35], 1);
 	uint64_t total = 0;
 	for (int i = 0; i < LOGSTORE_HISTOGRAM_BUCKETS; i++)
 		total += h.buckets[i];
 	assert_int_equal(total, 7);
 
-	/* Rank of q = 0.5 of 7 is 4: the 4th value lies in bucket 2. */
-	assert_int_equal(logstore_histogram_quantile(&h, 0.5), 4);
+	/* Rank of q = 0.5 of 7 is 4: the 4th value (3) lies in bucket 2. */
+	assert_int_equal(logstore_histogram_quantile(&h, 0.5), 3);
 	assert_int_equal(logstore_histogram_quantile(&h, 0.0), 1);
 	/* The top bucket's bound (1024) is capped at the max seen. */
 	assert_int_equal(logstore_histogram_quantile(&h, 1.0), 1000);
 	assert_int_equal(logstore_histogram_quantile(&h, 7.0), 1000);
+	/* 6 of 7 values are <= 5: q = 6/7 reads bucket 4's bound. */
+	assert_int_equal(logstore_histogram_quantile(&h, 6.0 / 7), 5);
 
 	struct logstore_histogram empty = {0};
 	assert_int_equal(logstore_histogram_quantile(&empty, 0.99), 0);
@@ -54,6 +58,58 @@ static void test_histogram_buckets(void **state)
 	/* Beyond the last bound: the last bucket. */
 	ls_histogram_record(&empty, (uint64_t)1 << 60);
 	assert_int_equal(empty.buckets[LOGSTORE_HISTOGRAM_BUCKETS - 1], 1);
+}
+
+/* The bucket a single value lands in. */
+static unsigned bucket_holding(uint64_t v)
+{
+	struct logstore_histogram h = {0};
+	ls_histogram_record(&h, v);
+	for (unsigned i = 0; i < LOGSTORE_HISTOGRAM_BUCKETS; i++)
+		if (h.buckets[i])
+			return i;
+	fail_msg("value %llu counted nowhere", (unsigned long long)v);
+	return 0;
+}
+
+/* A value v lands where bound(i - 1) < v <= bound(i), within 25 %. */
+static void check_bucket(uint64_t v)
+{
+	unsigned i = bucket_holding(v);
+	uint64_t upper = logstore_histogram_bucket_upper(i);
+	if (v > upper || (i > 0 && v <= logstore_histogram_bucket_upper(i - 1)))
+		fail_msg("value %llu in bucket %u (%llu, %llu]",
+			 (unsigned long long)v, i,
+			 (unsigned long long)(i ? logstore_histogram_bucket_upper(i - 1) : 0),
+			 (unsigned long long)upper);
+	if (v > 0 && i + 1 < LOGSTORE_HISTOGRAM_BUCKETS && upper - v > v / 4)
+		fail_msg("value %llu: bound %llu is more than 25 %% above",
+			 (unsigned long long)v, (unsigned long long)upper);
+}
+
+static void test_histogram_bounds(void **state)
+{
+	(void)state;
+	const unsigned last = LOGSTORE_HISTOGRAM_BUCKETS - 1;
+	for (unsigned i = 1; i < last; i++)
+		assert_true(logstore_histogram_bucket_upper(i) >
+			    logstore_histogram_bucket_upper(i - 1));
+	assert_int_equal(logstore_histogram_bucket_upper(0), 1);
+	assert_int_equal(logstore_histogram_bucket_upper(last - 1),
+			 (uint64_t)1 << 38);
+	assert_true(logstore_histogram_bucket_upper(last) == UINT64_MAX);
+	assert_true(logstore_histogram_bucket_upper(1000) == UINT64_MAX);
+
+	for (uint64_t v = 0; v <= 70000; v++)
+		check_bucket(v);
+	for (unsigned k = 2; k < 64; k++) {
+		check_bucket(((uint64_t)1 << k) - 1);
+		check_bucket((uint64_t)1 << k);
+		check_bucket(((uint64_t)1 << k) + 1);
+		check_bucket(((uint64_t)1 << k) + ((uint64_t)1 << (k - 1)));
+	}
+	check_bucket(UINT64_MAX);
+	assert_int_equal(bucket_holding(((uint64_t)1 << 38) + 1), last);
 }
 
 static void test_counters_after_work(void **state)
@@ -152,6 +208,14 @@ static void test_prometheus_text(void **state)
 			 3);
 	assert_int_equal(
 	    metric(buf, "logstore_batch_entries_bucket{le=\"+Inf\"}"), 3);
+	/* Bounds exported at the powers of two only, 2^0 to 2^38. */
+	assert_int_equal(metric(buf, "logstore_batch_entries_bucket{le=\"4\"}"),
+			 3);
+	assert_int_equal(
+	    metric(buf, "logstore_batch_entries_bucket{le=\"2.74877907e+11\"}"),
+	    3);
+	assert_null(strstr(buf, "logstore_batch_entries_bucket{le=\"5\"}"));
+	assert_null(strstr(buf, "logstore_batch_entries_bucket{le=\"3\"}"));
 	assert_int_equal(metric(buf, "logstore_batch_entries_sum"), 3);
 	assert_int_equal(metric(buf, "logstore_batch_entries_count"), 3);
 	assert_int_equal(metric(buf, "logstore_commit_latency_seconds_count"),
@@ -194,6 +258,14 @@ static void test_read_only_sees_writer_figures(void **state)
 	assert_int_equal(theirs.batch_entries.count, mine.batch_entries.count);
 	assert_int_equal(theirs.commit_latency_ns.sum,
 			 mine.commit_latency_ns.sum);
+	assert_memory_equal(theirs.commit_latency_ns.buckets,
+			    mine.commit_latency_ns.buckets,
+			    sizeof(mine.commit_latency_ns.buckets));
+	assert_memory_equal(theirs.batch_entries.buckets,
+			    mine.batch_entries.buckets,
+			    sizeof(mine.batch_entries.buckets));
+	/* Where 0.1.0 read its figures stays empty (struct ls_shm). */
+	assert_int_equal(atomic_load(&log->shm->stats_v1_version), 0);
 
 	t_append(log, &model, 50, 9);
 	logstore_log_stats(ro, &theirs);
@@ -215,6 +287,7 @@ int main(void)
 		return rc;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_histogram_buckets),
+	    cmocka_unit_test(test_histogram_bounds),
 	    cmocka_unit_test_setup_teardown(test_counters_after_work, t_setup,
 					    t_teardown),
 	    cmocka_unit_test_setup_teardown(test_prometheus_text, t_setup,
