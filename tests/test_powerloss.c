@@ -233,9 +233,11 @@ static void iteration(const char *dir, uint64_t seed, struct totals *tot)
 		t_assert_ok(ls_fault_record_start());
 		log = open_log(dir, &clock);
 		size_t k = check_survivors(log, &m, seed);
+		tot->lost_entries += before - k;
 		model_truncate(&m, k);
 		for (size_t i = rnd(&rng) % 8; i > 0; i--)
 			random_op(log, &clock, &m, &rng);
+		before = m.entries.n;
 		lose_power(log, mode, rnd(&rng), tot);
 	}
 	log = open_log(dir, &clock);
