@@ -23,7 +23,8 @@
  *
  * Hot path: no lock and no allocation inside a segment; segs_mu is taken
  * only to move to another segment or to seek. A seek of an open reader
- * allocates nothing.
+ * allocates nothing, and one that stays in the reader's segment keeps its
+ * reference rather than taking a new one and dropping the old.
  */
 #include "internal.h"
 
