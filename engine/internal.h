@@ -447,7 +447,22 @@ uint32_t ls_segment_file_salt(const logstore_log *log,
 void ls_segment_index_add(struct ls_segment *seg, uint64_t off, uint64_t seq,
 			  int64_t time);
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
-			   uint64_t seq, uint64_t *off, uint64_t *start_seq);
+			   uint64_t seq, uint64_t prefetch_bytes,
+			   uint64_t *off, uint64_t *start_seq);
+
+#define LS_CACHE_LINE_BYTES 64u
+
+/*
+ * Ask the CPU for the lines of seg's mapping that hold [from, to).
+ * Prefetches never fault; callers keep to below the committed end.
+ */
+static inline void ls_segment_prefetch(const struct ls_segment *seg,
+				       uint64_t from, uint64_t to)
+{
+	for (uint64_t line = from & ~(uint64_t)(LS_CACHE_LINE_BYTES - 1);
+	     line < to; line += LS_CACHE_LINE_BYTES)
+		__builtin_prefetch(seg->map + line);
+}
 bool ls_segment_corrupt_before_tail(const struct ls_segment *seg,
 				    const struct ls_scan *st);
 uint64_t ls_segment_nonzero_tail(const struct ls_segment *seg, uint64_t from);

@@ -23,7 +23,8 @@
  *
  * Hot path: no lock and no allocation inside a segment; segs_mu is taken
  * only to move to another segment or to seek. A seek of an open reader
- * allocates nothing.
+ * allocates nothing, and one that stays in the reader's segment keeps its
+ * reference rather than taking a new one and dropping the old.
  */
 #include "internal.h"
 
@@ -44,9 +45,10 @@
 #define LS_FOLLOW_POLL_MIN_NS 1000000LL	 /* 1 ms */
 #define LS_FOLLOW_POLL_MAX_NS 50000000LL /* 50 ms */
 /*
- * A seek prefetches the lines its header walk may cover before it walks:
- * the walk starts at an index entry and ends within one index stride of
- * it, and the first reads follow. Each header's address depends on the
+ * A seek prefetches the lines its header walk may cover before it reads
+ * the first header (ls_segment_index_seek() does, once it knows where the
+ * walk starts): the walk starts at an index entry and ends within one
+ * index stride of it, and the first reads follow. Each header's address depends on the
  * previous header's length, so without the prefetch every line is a
  * cache miss waited for in turn; with it the misses overlap. Measured on
  * the project's VM (bench/README.md, SeekTime at 10^6 entries): 1.5-2x
@@ -54,7 +56,6 @@
  * end.
  */
 #define LS_SEEK_PREFETCH_BYTES (LS_INDEX_STRIDE + 1024u)
-#define LS_CACHE_LINE_BYTES 64u
 
 /*
  * The next record is prefetched when the one just returned is at least
@@ -138,18 +139,6 @@ static bool removed_retry(logstore_log *log, int rc)
 }
 
 /*
- * Ask the CPU for the lines of seg's mapping that hold [from, to).
- * Prefetches never fault; callers keep to below the committed end.
- */
-static void prefetch_lines(const struct ls_segment *seg, uint64_t from,
-			   uint64_t to)
-{
-	for (uint64_t line = from & ~(uint64_t)(LS_CACHE_LINE_BYTES - 1);
-	     line < to; line += LS_CACHE_LINE_BYTES)
-		__builtin_prefetch(seg->map + line);
-}
-
-/*
  * Where a seek puts a reader: the segment (referenced and mapped, or NULL
  * for an empty log), the record to read next and what it must continue.
  */
@@ -170,42 +159,91 @@ struct reader_pos {
  * one it returns. A damaged length or time in a skipped record then
  * shows as a sequence, salt, time or checksum mismatch of one of those
  * two records (LOGSTORE_ECORRUPT), never as other bytes returned.
+ *
+ * The first record goes through ls_record_peek(); the others through the
+ * same rules with what is already known hoisted out of the loop (the
+ * limit lies below the index region, offsets stay aligned and past the
+ * header page). Each next offset is predicted as this one plus the size
+ * of the record before: the header's length only confirms it, so the
+ * walk's loads do not wait for one another while records keep one size
+ * (a change of size costs one mispredicted branch). The empty asm keeps
+ * the compiler from turning that branch back into a data dependency.
  */
-static void skip_to_target(struct reader_pos *pos, uint64_t min_seq,
-			   int64_t min_time)
+static inline __attribute__((always_inline)) void
+skip_headers(struct reader_pos *pos, bool by_time, uint64_t min_seq,
+	     int64_t min_time)
 {
 	const struct ls_segment *seg = pos->seg;
 	uint64_t end =
 	    atomic_load_explicit(&seg->end, memory_order_acquire);
 	uint64_t off = pos->off, seq = pos->next_seq;
-	int64_t prev_time = pos->prev_time;
-	prefetch_lines(seg, off,
-		       off + LS_SEEK_PREFETCH_BYTES < end
-			   ? off + LS_SEEK_PREFETCH_BYTES
-			   : end);
 	struct ls_record rec;
-	while (off < end && ls_record_peek(seg, off, end, seq, prev_time,
-					   &rec) == 0) {
-		if (rec.seq >= min_seq && rec.time >= min_time)
+	if (off >= end ||
+	    ls_record_peek(seg, off, end, seq, pos->prev_time, &rec) != 0 ||
+	    (by_time ? rec.time >= min_time : rec.seq >= min_seq))
+		return;
+	/* ls_record_peek() checked end <= index_offset and off's alignment. */
+	const uint8_t *map = seg->map;
+	const uint32_t salt = seg->salt;
+	const uint64_t last_header = end - LS_RECORD_HEADER_BYTES;
+	uint64_t last_off = off;
+	int64_t last_prev = pos->prev_time, prev_time = rec.time;
+	uint64_t bytes = rec.bytes;
+	off += bytes;
+	seq++;
+	while (off <= last_header) {
+		const uint8_t *p = map + off;
+		uint32_t len = ls_get_u32(p + 4) & LS_RECORD_LENGTH_MASK;
+		int64_t time = (int64_t)ls_get_u64(p + 16);
+		if (len > last_header - off || ls_get_u32(p + 24) != salt ||
+		    ls_get_u32(p + 28) != 0 || ls_get_u64(p + 8) != seq ||
+		    time <= prev_time)
 			break;
-		*pos = (struct reader_pos){.seg = pos->seg,
-					   .off = off,
-					   .next_seq = seq,
-					   .prev_time = prev_time};
-		off += rec.bytes;
-		seq = rec.seq + 1;
-		prev_time = rec.time;
+		if (by_time ? time >= min_time : seq >= min_seq)
+			break;
+		last_off = off;
+		last_prev = prev_time;
+		uint64_t size = ls_record_bytes(len);
+		if (size != bytes) {
+			__asm__ volatile("" : "+r"(size));
+			bytes = size;
+		}
+		off += bytes;
+		seq++;
+		prev_time = time;
 	}
+	pos->off = last_off;
+	pos->next_seq = seq - 1;
+	pos->prev_time = last_prev;
+}
+
+/*
+ * skip_headers() for a seek by time or by seq: one copy of the loop for
+ * each, so that each compares one key per record.
+ */
+static __attribute__((noinline)) void
+skip_to_target(struct reader_pos *pos, bool by_time, uint64_t min_seq,
+	       int64_t min_time)
+{
+	if (by_time)
+		skip_headers(pos, true, min_seq, min_time);
+	else
+		skip_headers(pos, false, min_seq, min_time);
 }
 
 /*
  * Find the position of start: the segment by binary search, then its time
- * index, then the header walk. out: pos (pos->seg NULL if the log has no
- * segment). Returns 0 or -errno from mapping the segment.
+ * index, then the header walk. held: a segment the caller holds a
+ * reference on (the seeking reader's), or NULL. out: pos (pos->seg NULL
+ * if the log has no segment), whose segment the caller now holds a new
+ * reference on, unless it is held: a reader seeking within the segment
+ * it is in keeps its reference, which saves two atomic operations (they
+ * are full barriers on x86) per seek. Returns 0 or -errno from mapping
+ * the segment.
  */
 static int reader_position(logstore_log *log, const struct logstore_start *start,
 			   uint64_t min_seq, int64_t min_time,
-			   struct reader_pos *pos)
+			   struct ls_segment *held, struct reader_pos *pos)
 {
 	*pos = (struct reader_pos){0};
 	pthread_mutex_lock(&log->segs_mu);
@@ -219,7 +257,9 @@ static int reader_position(logstore_log *log, const struct logstore_start *start
 		size_t i = start->kind == LOGSTORE_START_OLDEST
 			       ? 0
 			       : seek_segment(log, start);
-		rc = take_segment(log, i, &seg);
+		seg = log->segs[i];
+		/* held is referenced and mapped: nothing to take. */
+		rc = seg == held ? 0 : take_segment(log, i, &seg);
 	} while (removed_retry(log, rc));
 	if (rc) {
 		pthread_mutex_unlock(&log->segs_mu);
@@ -231,11 +271,13 @@ static int reader_position(logstore_log *log, const struct logstore_start *start
 				   .prev_time = INT64_MIN};
 	if (start->kind != LOGSTORE_START_OLDEST)
 		ls_segment_index_seek(seg, start->kind == LOGSTORE_START_TIME,
-				      start->time_ns, start->seq, &pos->off,
+				      start->time_ns, start->seq,
+				      LS_SEEK_PREFETCH_BYTES, &pos->off,
 				      &pos->next_seq);
 	pthread_mutex_unlock(&log->segs_mu);
 	if (start->kind != LOGSTORE_START_OLDEST)
-		skip_to_target(pos, min_seq, min_time);
+		skip_to_target(pos, start->kind == LOGSTORE_START_TIME,
+			       min_seq, min_time);
 	return 0;
 }
 
@@ -258,10 +300,11 @@ static const struct logstore_start start_oldest = {.kind =
 
 /*
  * A reader of log positioned at start (NULL = oldest), in *out: what
- * open and seek share. Holds a reference on out->seg (or NULL).
+ * open and seek share. held: see reader_position(). The caller holds a
+ * new reference on out->seg (or NULL) unless out->seg is held.
  */
 static int reader_place(logstore_log *log, const struct logstore_start *start,
-			logstore_reader *out)
+			struct ls_segment *held, logstore_reader *out)
 {
 	if (!start)
 		start = &start_oldest;
@@ -272,7 +315,8 @@ static int reader_place(logstore_log *log, const struct logstore_start *start,
 		rc = ls_log_refresh(log);
 	struct reader_pos pos;
 	if (!rc)
-		rc = reader_position(log, start, min_seq, min_time, &pos);
+		rc = reader_position(log, start, min_seq, min_time, held,
+				     &pos);
 	if (rc)
 		return rc;
 	*out = (struct logstore_reader){.log = log,
@@ -292,7 +336,7 @@ int logstore_reader_open(logstore_log *log, const struct logstore_start *start,
 		return ls_error(-EINVAL, "log and out are required");
 	*out = NULL;
 	logstore_reader placed;
-	int rc = reader_place(log, start, &placed);
+	int rc = reader_place(log, start, NULL, &placed);
 	if (rc)
 		return rc;
 	logstore_reader *r = calloc(1, sizeof(*r));
@@ -312,10 +356,11 @@ int logstore_reader_seek(logstore_reader *r, const struct logstore_start *start)
 	if (!r)
 		return ls_error(-EINVAL, "reader is required");
 	logstore_reader placed;
-	int rc = reader_place(r->log, start, &placed);
+	int rc = reader_place(r->log, start, r->seg, &placed);
 	if (rc)
 		return rc; /* the reader is where it was */
-	ls_segment_unref(r->seg);
+	if (placed.seg != r->seg)
+		ls_segment_unref(r->seg); /* else its reference carries on */
 	ls_segment_unref(r->prev_seg);
 	*r = placed;
 	return 0;
@@ -397,7 +442,7 @@ static void prefetch_next(const struct ls_segment *seg, uint64_t off,
 	uint64_t stop = off + (bytes < LS_PREFETCH_MAX_BYTES
 				   ? bytes
 				   : LS_PREFETCH_MAX_BYTES);
-	prefetch_lines(seg, off, stop < end ? stop : end);
+	ls_segment_prefetch(seg, off, stop < end ? stop : end);
 }
 
 static int corrupt(const logstore_reader *r, int why)
@@ -409,14 +454,51 @@ static int corrupt(const logstore_reader *r, int why)
 			ls_record_reason(why), r->next_seq);
 }
 
-int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
+/*
+ * Check the record at the reader's offset against every validity rule,
+ * reading nothing at or past end, and move the reader past it. Returns 0
+ * with rec filled, or a negative reason (see ls_record_reason()), and
+ * then the reader stays on that record.
+ */
+static inline int reader_step(logstore_reader *r, uint64_t end,
+			      struct ls_record *rec)
 {
-	if (!r || !entry)
-		return ls_error(-EINVAL, "reader and entry are required");
-	if (r->prev_seg) {
-		ls_segment_unref(r->prev_seg);
-		r->prev_seg = NULL;
-	}
+	int why = ls_record_check(r->seg, r->off, end, r->next_seq,
+				  r->prev_time, rec);
+	if (why)
+		return why;
+	r->off += rec->bytes;
+	r->next_seq = rec->seq + 1;
+	r->prev_time = rec->time;
+	prefetch_next(r->seg, r->off, rec->bytes, end);
+	return 0;
+}
+
+/* Whether rec is at or after the reader's seek target. */
+static inline bool reader_wants(const logstore_reader *r,
+				const struct ls_record *rec)
+{
+	return rec->seq >= r->min_seq && rec->time >= r->min_time;
+}
+
+static inline void entry_fill(struct logstore_entry *entry,
+			      const struct ls_record *rec)
+{
+	entry->seq = rec->seq;
+	entry->time_ns = rec->time;
+	entry->data = rec->data;
+	entry->len = rec->len;
+}
+
+/*
+ * logstore_reader_next() when the next record is not simply there:
+ * moving to the next segment, skipping records before a seek's target,
+ * reporting a record that fails a check. Out of line, so that the common
+ * case stays short.
+ */
+static __attribute__((noinline)) int
+reader_next_slow(logstore_reader *r, struct logstore_entry *entry)
+{
 	for (;;) {
 		uint64_t end = r->seg ? atomic_load_explicit(
 					    &r->seg->end, memory_order_acquire)
@@ -431,22 +513,40 @@ int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
 			continue;
 		}
 		struct ls_record rec;
-		int why = ls_record_check(r->seg, r->off, end, r->next_seq,
-					  r->prev_time, &rec);
+		int why = reader_step(r, end, &rec);
 		if (why)
 			return corrupt(r, why);
-		r->off += rec.bytes;
-		r->next_seq = rec.seq + 1;
-		r->prev_time = rec.time;
-		prefetch_next(r->seg, r->off, rec.bytes, end);
-		if (rec.seq < r->min_seq || rec.time < r->min_time)
+		if (!reader_wants(r, &rec))
 			continue;
-		entry->seq = rec.seq;
-		entry->time_ns = rec.time;
-		entry->data = rec.data;
-		entry->len = rec.len;
+		entry_fill(entry, &rec);
 		return 0;
 	}
+}
+
+int logstore_reader_next(logstore_reader *r, struct logstore_entry *entry)
+{
+	if (!r || !entry)
+		return ls_error(-EINVAL, "reader and entry are required");
+	if (r->prev_seg) {
+		ls_segment_unref(r->prev_seg);
+		r->prev_seg = NULL;
+	}
+	/*
+	 * The common case: the next record lies below the committed end of
+	 * the reader's segment, passes its checks and is wanted. Anything
+	 * else (and a failed check again, to report it) goes the long way.
+	 */
+	struct ls_record rec;
+	if (r->seg) {
+		uint64_t end =
+		    atomic_load_explicit(&r->seg->end, memory_order_acquire);
+		if (r->off < end && reader_step(r, end, &rec) == 0 &&
+		    reader_wants(r, &rec)) {
+			entry_fill(entry, &rec);
+			return 0;
+		}
+	}
+	return reader_next_slow(r, entry);
 }
 
 /* ---- follow mode ---- */

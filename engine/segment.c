@@ -901,36 +901,88 @@ static uint32_t index_entries(struct ls_segment *seg,
 }
 
 /*
+ * How many of ix[0, n) lie below end: a suffix of the active segment's
+ * index may name records the writer has copied but not yet committed.
+ * Offsets increase along the index, so this is a search by offset.
+ */
+static uint32_t index_below(const struct ls_index_entry *ix, uint32_t n,
+			    uint64_t end)
+{
+	if (n == 0 || ix[n - 1].offset < end)
+		return n; /* sealed segments, and most seeks of the active one */
+	uint32_t lo = 0, hi = n - 1; /* ix[hi] is at or past end */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (ix[mid].offset < end)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * How many of ix[0, n) have a key at or below target, where the key is
+ * the time (by_time) or the seq_delta; keys increase along the index.
+ * Branch-free: each step halves the range with a conditional move rather
+ * than a jump, because a seek's target is random and a jump per step
+ * would be mispredicted about every other step (~9 steps for a 64 MiB
+ * segment's 16k entries). The two entries the next step may read are
+ * prefetched, so a sealed segment's index, read through the mapping,
+ * costs overlapped misses rather than one after the other.
+ */
+static uint32_t index_upper(const struct ls_index_entry *ix, uint32_t n,
+			    bool by_time, int64_t time, uint64_t seq_delta)
+{
+	if (n == 0)
+		return 0;
+	const struct ls_index_entry *base = ix;
+	while (n > 1) {
+		uint32_t half = n / 2;
+		__builtin_prefetch(&base[half / 2]);
+		__builtin_prefetch(&base[half + half / 2]);
+		const struct ls_index_entry *mid = &base[half];
+		bool before = by_time ? mid->time <= time
+				      : mid->seq_delta <= seq_delta;
+		base = before ? mid : base;
+		n -= half;
+	}
+	bool before =
+	    by_time ? base->time <= time : base->seq_delta <= seq_delta;
+	return (uint32_t)(base - ix) + before;
+}
+
+/*
  * Find where a seek should start scanning in seg: the last indexed record
  * at or before the target (by time or by seq) that lies below the
  * committed end, checked against the record's header (its checksum is
  * checked when the reader reads it, if it is ever returned or is the
  * record just before the one returned: see reader.c skip_to_target);
- * else the first record. Caller holds segs_mu; seg is mapped.
+ * else the first record. The lines from there up to prefetch_bytes on
+ * (below the committed end) are prefetched before that header is read,
+ * so that its miss and those of the walk that follows overlap. Caller
+ * holds segs_mu; seg is mapped.
  */
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
-			   uint64_t seq, uint64_t *off, uint64_t *start_seq)
+			   uint64_t seq, uint64_t prefetch_bytes,
+			   uint64_t *off, uint64_t *start_seq)
 {
 	*off = LS_HEADER_BYTES;
 	*start_seq = seg->first_seq;
 	const struct ls_index_entry *ix = NULL;
-	uint32_t n = index_entries(seg, &ix);
 	uint64_t end = atomic_load_explicit(&seg->end, memory_order_acquire);
-	uint32_t lo = 0, hi = n; /* first entry past the target */
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		bool before =
-		    ix[mid].offset < end &&
-		    (by_time ? ix[mid].time <= time
-			     : seg->first_seq + ix[mid].seq_delta <= seq);
-		if (before)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
+	uint32_t n = index_entries(seg, &ix);
+	n = index_below(ix, n, end);
+	uint32_t lo = 0;
+	if (by_time || seq >= seg->first_seq)
+		lo = index_upper(ix, n, by_time, time,
+				 by_time ? 0 : seq - seg->first_seq);
+	const struct ls_index_entry *e = lo ? &ix[lo - 1] : NULL;
+	uint64_t from = e ? e->offset : LS_HEADER_BYTES;
+	uint64_t to = from + prefetch_bytes < end ? from + prefetch_bytes : end;
+	ls_segment_prefetch(seg, from, to);
+	if (!e)
 		return;
-	const struct ls_index_entry *e = &ix[lo - 1];
 	struct ls_record r;
 	uint64_t s = seg->first_seq + e->seq_delta;
 	if (ls_record_peek(seg, e->offset, end, s, INT64_MIN, &r) == 0 &&

@@ -524,6 +524,93 @@ static void test_seek_lands_in_sealed_index(void **state)
 	t_entries_free(&model);
 }
 
+/*
+ * Seek r to start and check that it reads model->v[i], v[i + 1] and
+ * v[i + 2] (those that exist; i == model->n: the end), bytes included.
+ */
+static void assert_seek_reads(logstore_reader *r,
+			      const struct logstore_start *start,
+			      const struct t_entries *model, size_t i)
+{
+	struct logstore_entry e;
+
+	t_assert_ok(logstore_reader_seek(r, start));
+	for (size_t k = i; k < i + 3 && k < model->n; k++) {
+		const struct t_entry *v = &model->v[k];
+		t_assert_ok(logstore_reader_next(r, &e));
+		assert_int_equal(e.seq, v->seq);
+		assert_int_equal(e.time_ns, v->time_ns);
+		assert_int_equal(e.len, v->len);
+		if (v->len)
+			assert_memory_equal(e.data, v->data, v->len);
+	}
+	if (i == model->n)
+		assert_int_equal(logstore_reader_next(r, &e), LOGSTORE_END);
+}
+
+/*
+ * Records of changing sizes: a seek's header walk predicts each record to
+ * be as long as the one before and must follow the length when it is
+ * not. Runs of equal sizes alternate with sizes drawn at random (0 to
+ * 700 bytes, so some records are longer than the index stride's share),
+ * in 64 KiB segments, sealed ones and the active one, through a writer
+ * handle and a read-only one. One reader seeks to every entry in turn
+ * (mostly within the segment it is in, sometimes into another), then
+ * back and forth across the log; each seek must read the model's
+ * entries, bytes included.
+ */
+static void test_seek_mixed_sizes(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct t_entries model = {0};
+	struct logstore_options opts;
+	const size_t n = 3000;
+	uint64_t x = 7;
+	size_t len = 0;
+
+	t_options(&opts, &ctx->clock, SEG64);
+	opts.durability = LOGSTORE_BUFFERED;
+	logstore_log *log = t_open(ctx->dir, &opts);
+	for (size_t i = 0; i < n; i++) {
+		x = t_mix(x);
+		if (i % 40 < 20)
+			len = (size_t)(x % 701); /* a new size each time */
+		else if (i % 40 == 20)
+			len = (size_t)(x % 300); /* then a run of one size */
+		t_append(log, &model, len, x);
+		t_clock_advance(&ctx->clock, GAP_NS);
+	}
+	size_t nsegs;
+	free(t_segments(log, &nsegs));
+	assert_true(nsegs >= 4);
+	logstore_log *handles[2] = {log, open_ro(ctx)};
+	for (int h = 0; h < 2; h++) {
+		logstore_reader *r;
+		t_assert_ok(logstore_reader_open(handles[h], NULL, &r));
+		for (size_t i = 0; i < n; i++) {
+			const struct t_entry *v = &model.v[i];
+			struct logstore_start s = t_start_time(v->time_ns);
+			assert_seek_reads(r, &s, &model, i);
+			s = t_start_time(v->time_ns - 1);
+			assert_seek_reads(r, &s, &model, i);
+			s = t_start_time(v->time_ns + 1);
+			assert_seek_reads(r, &s, &model, i + 1);
+			s = t_start_seq(v->seq);
+			assert_seek_reads(r, &s, &model, i);
+		}
+		for (size_t k = 0; k < n; k++) {
+			size_t i = (size_t)(t_mix(k) % n);
+			struct logstore_start s =
+			    t_start_time(model.v[i].time_ns);
+			assert_seek_reads(r, &s, &model, i);
+		}
+		logstore_reader_close(r);
+	}
+	t_close(handles[1]);
+	t_close(log);
+	t_entries_free(&model);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
@@ -536,6 +623,7 @@ int main(void)
 	    T(test_seek_read_only_follows_writer),
 	    T(test_seek_skipped_record_damage),
 	    T(test_seek_lands_in_sealed_index),
+	    T(test_seek_mixed_sizes),
 	};
 	int skip = t_uring_available();
 
