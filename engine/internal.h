@@ -190,6 +190,7 @@ struct ls_batch {
 	uint32_t entries;     /* records in buf */
 	bool need_sync;	      /* a durable append waits on it */
 	bool async;	      /* holds async appends: a flusher must take it */
+	bool half_woken;      /* flushers woken at half full; under mu */
 	int state;	      /* enum ls_batch_state; under mu */
 	bool sync;	      /* in flight with a linked fdatasync */
 	bool written;	      /* its write completed; under mu */

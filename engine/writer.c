@@ -543,6 +543,7 @@ static void batch_reset(struct ls_batch *b, struct ls_segment *seg,
 	b->sync = false;
 	b->callers = 0;
 	b->leader_waits = false;
+	b->half_woken = false;
 	b->state = LS_BATCH_FILL;
 }
 
@@ -1320,6 +1321,18 @@ static int finish_append(logstore_log *log, uint64_t seq, int durability)
 		}
 		if (!f->async) {
 			f->async = true;
+			if (log->flushers_idle)
+				pthread_cond_signal(&log->flush_cond);
+		} else if (!f->need_sync && !f->half_woken &&
+			   f->len * 2 >= log->opts.batch_bytes_max) {
+			/*
+			 * Half full: flush_due() says go, but the flusher
+			 * sleeps until deferred_delay_ns. Woken now, it
+			 * writes this half while the producer fills the
+			 * next batch; else the producer found the batch
+			 * full and wrote it itself (wait_for_room()).
+			 */
+			f->half_woken = true;
 			if (log->flushers_idle)
 				pthread_cond_signal(&log->flush_cond);
 		}
