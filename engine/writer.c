@@ -1166,7 +1166,8 @@ static void fill_batch(logstore_log *log, struct logstore_batch_entry *e,
 	struct ls_segment *seg = log->active;
 	int64_t prev = log->last_time;
 	uint64_t payload = 0;
-	save_undo(log);
+	if (!e->data)
+		save_undo(log); /* a claim, which its abort undoes */
 	if (b->entries == 0) {
 		b->first_seq = log->next_seq;
 		b->started_ns = ls_monotonic_ns();
@@ -1177,7 +1178,8 @@ static void fill_batch(logstore_log *log, struct logstore_batch_entry *e,
 		uint64_t off = b->start_off + b->len;
 		encode_record(b->buf + b->len, &e[i], seq, t, seg->salt,
 			      i + 1 < n);
-		ls_segment_index_add(seg, off, seq, t);
+		if (off >= seg->index_next_off) /* one per LS_INDEX_STRIDE */
+			ls_segment_index_add(seg, off, seq, t);
 		b->len += (uint32_t)ls_record_bytes(e[i].len);
 		e[i].seq = seq;
 		e[i].time_ns = t;
