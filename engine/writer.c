@@ -5,11 +5,11 @@
  *
  * Appenders take log->mu, get their sequence numbers and times, and copy
  * their records into the fill batch: one contiguous buffer for one
- * contiguous range of the active segment. The batch's leader checksums
- * its records just before writing them (seal_batch()). A thread that needs its entry
+ * contiguous range of the active segment. A thread that needs its entry
  * written (a durable or buffered append, a sync, a claim commit) leads a
  * batch when it may: it takes the fill batch, installs a free one as the
- * next fill, drops the lock and writes. Asynchronous appends
+ * next fill, drops the lock, checksums the batch's records
+ * (seal_batch()) and writes. Asynchronous appends
  * (LOGSTORE_ASYNC, and LOGSTORE_DEFERRED, which needs no fsync) return at
  * once; flusher threads lead their batches.
  *
