@@ -202,6 +202,7 @@ struct ls_batch {
 	uint32_t entries;     /* records in buf */
 	bool need_sync;	      /* a durable append waits on it */
 	bool async;	      /* holds async appends: a flusher must take it */
+	bool half_woken;      /* flushers woken at half full; under mu */
 	int state;	      /* enum ls_batch_state; under mu */
 	bool sync;	      /* in flight with a linked fdatasync */
 	bool written;	      /* its write completed; under mu */
@@ -220,7 +221,10 @@ struct ls_batch {
 	bool leader_waits;	    /* one of them waits to lead it; mu */
 };
 
-/* Undo record of the newest entry in the fill batch: claim abort. */
+/*
+ * Undo record of the claimed entry, the newest in the fill batch while
+ * the claim holds mu: claim abort. Saved for claims only.
+ */
 struct ls_undo {
 	uint32_t batch_len;	 /* fill->len before the entry */
 	uint64_t batch_last_seq; /* fill->last_seq before */
@@ -267,7 +271,7 @@ struct logstore_log {
 	struct ls_segment *active; /* NULL until the next append creates one */
 	uint8_t *zero_buf;	   /* LS_ZERO_CHUNK_BYTES of zeros */
 	bool segments_prepared;	   /* rollovers take prepared segments */
-	struct ls_undo undo;	   /* of the newest entry in the fill batch */
+	struct ls_undo undo;	   /* of the entry claimed last */
 
 	/*
 	 * Gathering (writer.c wait_for()): after a durable batch is
