@@ -365,7 +365,8 @@ LOGSTORE_API uint64_t logstore_log_durable_seq(logstore_log *log);
  *    wait. Write the payload and commit at once: one claim at a time per
  *    log.
  *  - claim->data is valid only until the commit or abort, and only for
- *    claim->len bytes. The checksum is computed at commit.
+ *    claim->len bytes. The checksum is computed after the commit, just
+ *    before the entry's batch is written.
  *  - Abort takes the entry back entirely: its seq and time are given to
  *    the next entry, no reader ever sees it, nothing reaches the disk.
  *  - len is bounded as for logstore_log_append (batch_bytes_max and the
