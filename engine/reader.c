@@ -46,14 +46,14 @@
 #define LS_FOLLOW_POLL_MAX_NS 50000000LL /* 50 ms */
 /*
  * A seek prefetches the lines its header walk may cover before it reads
- * the first header (ls_segment_index_seek() does, once it knows where the
- * walk starts): the walk starts at an index entry and ends within one
- * index stride of it, and the first reads follow. Each header's address depends on the
- * previous header's length, so without the prefetch every line is a
- * cache miss waited for in turn; with it the misses overlap. Measured on
- * the project's VM (bench/README.md, SeekTime at 10^6 entries): 1.5-2x
- * fewer ns per seek. Prefetches never fault, and stop at the committed
- * end.
+ * the first header (ls_segment_index_seek() does, once it knows where
+ * the walk starts): the walk starts at an index entry and ends within
+ * one index stride of it, and the first reads follow. Each header's
+ * address depends on the previous header's length, so without the
+ * prefetch every line is a cache miss waited for in turn; with it the
+ * misses overlap. Measured on the project's VM (bench/README.md,
+ * SeekTime at 10^6 entries): 1.5-2x fewer ns per seek. Prefetches never
+ * fault, and stop at the committed end.
  */
 #define LS_SEEK_PREFETCH_BYTES (LS_INDEX_STRIDE + 1024u)
 

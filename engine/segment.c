@@ -908,8 +908,9 @@ static uint32_t index_entries(struct ls_segment *seg,
 static uint32_t index_below(const struct ls_index_entry *ix, uint32_t n,
 			    uint64_t end)
 {
+	/* Sealed segments, and most seeks of the active one. */
 	if (n == 0 || ix[n - 1].offset < end)
-		return n; /* sealed segments, and most seeks of the active one */
+		return n;
 	uint32_t lo = 0, hi = n - 1; /* ix[hi] is at or past end */
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -942,8 +943,8 @@ static uint32_t index_upper(const struct ls_index_entry *ix, uint32_t n,
 		__builtin_prefetch(&base[half / 2]);
 		__builtin_prefetch(&base[half + half / 2]);
 		const struct ls_index_entry *mid = &base[half];
-		bool before = by_time ? mid->time <= time
-				      : mid->seq_delta <= seq_delta;
+		bool before =
+		    by_time ? mid->time <= time : mid->seq_delta <= seq_delta;
 		base = before ? mid : base;
 		n -= half;
 	}
@@ -964,8 +965,8 @@ static uint32_t index_upper(const struct ls_index_entry *ix, uint32_t n,
  * holds segs_mu; seg is mapped.
  */
 void ls_segment_index_seek(struct ls_segment *seg, bool by_time, int64_t time,
-			   uint64_t seq, uint64_t prefetch_bytes,
-			   uint64_t *off, uint64_t *start_seq)
+			   uint64_t seq, uint64_t prefetch_bytes, uint64_t *off,
+			   uint64_t *start_seq)
 {
 	*off = LS_HEADER_BYTES;
 	*start_seq = seg->first_seq;

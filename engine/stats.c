@@ -60,7 +60,8 @@ uint64_t logstore_histogram_bucket_upper(unsigned i)
 	if (i < SMALL)
 		return i + 1;
 	unsigned e = (i - SMALL) / SUB + 2, k = (i - SMALL) % SUB;
-	return ((uint64_t)1 << e) + (uint64_t)(k + 1) * ((uint64_t)1 << (e - SUB_BITS));
+	return ((uint64_t)1 << e) +
+	       (uint64_t)(k + 1) * ((uint64_t)1 << (e - SUB_BITS));
 }
 
 void ls_histogram_record(struct logstore_histogram *h, uint64_t v)

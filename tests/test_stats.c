@@ -77,10 +77,10 @@ static void check_bucket(uint64_t v)
 {
 	unsigned i = bucket_holding(v);
 	uint64_t upper = logstore_histogram_bucket_upper(i);
-	if (v > upper || (i > 0 && v <= logstore_histogram_bucket_upper(i - 1)))
+	uint64_t lower = i ? logstore_histogram_bucket_upper(i - 1) : 0;
+	if (v > upper || (i > 0 && v <= lower))
 		fail_msg("value %llu in bucket %u (%llu, %llu]",
-			 (unsigned long long)v, i,
-			 (unsigned long long)(i ? logstore_histogram_bucket_upper(i - 1) : 0),
+			 (unsigned long long)v, i, (unsigned long long)lower,
 			 (unsigned long long)upper);
 	if (v > 0 && i + 1 < LOGSTORE_HISTOGRAM_BUCKETS && upper - v > v / 4)
 		fail_msg("value %llu: bound %llu is more than 25 %% above",
