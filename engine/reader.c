@@ -160,60 +160,42 @@ struct reader_pos {
  * shows as a sequence, salt, time or checksum mismatch of one of those
  * two records (LOGSTORE_ECORRUPT), never as other bytes returned.
  *
- * The first record goes through ls_record_peek(); the others through the
- * same rules with what is already known hoisted out of the loop (the
- * limit lies below the index region, offsets stay aligned and past the
- * header page). Each next offset is predicted as this one plus the size
- * of the record before: the header's length only confirms it, so the
- * walk's loads do not wait for one another while records keep one size
- * (a change of size costs one mispredicted branch). The empty asm keeps
- * the compiler from turning that branch back into a data dependency.
+ * Every record goes through ls_record_peek(), the one definition of those
+ * rules. Each next offset is predicted as this one plus the size of the
+ * record before: the header's length only confirms it, so the walk's
+ * loads do not wait for one another while records keep one size (a
+ * change of size costs one mispredicted branch). The empty asm keeps the
+ * compiler from turning that branch back into a data dependency.
  */
 static inline __attribute__((always_inline)) void
 skip_headers(struct reader_pos *pos, bool by_time, uint64_t min_seq,
 	     int64_t min_time)
 {
 	const struct ls_segment *seg = pos->seg;
-	uint64_t end =
-	    atomic_load_explicit(&seg->end, memory_order_acquire);
-	uint64_t off = pos->off, seq = pos->next_seq;
+	uint64_t end = atomic_load_explicit(&seg->end, memory_order_acquire);
+	uint64_t off = pos->off, seq = pos->next_seq, bytes = 0;
+	int64_t prev_time = pos->prev_time;
+	/* The last record skipped; pos itself if the first one is wanted. */
+	uint64_t last_off = off, last_seq = seq;
+	int64_t last_prev = prev_time;
 	struct ls_record rec;
-	if (off >= end ||
-	    ls_record_peek(seg, off, end, seq, pos->prev_time, &rec) != 0 ||
-	    (by_time ? rec.time >= min_time : rec.seq >= min_seq))
-		return;
-	/* ls_record_peek() checked end <= index_offset and off's alignment. */
-	const uint8_t *map = seg->map;
-	const uint32_t salt = seg->salt;
-	const uint64_t last_header = end - LS_RECORD_HEADER_BYTES;
-	uint64_t last_off = off;
-	int64_t last_prev = pos->prev_time, prev_time = rec.time;
-	uint64_t bytes = rec.bytes;
-	off += bytes;
-	seq++;
-	while (off <= last_header) {
-		const uint8_t *p = map + off;
-		uint32_t len = ls_get_u32(p + 4) & LS_RECORD_LENGTH_MASK;
-		int64_t time = (int64_t)ls_get_u64(p + 16);
-		if (len > last_header - off || ls_get_u32(p + 24) != salt ||
-		    ls_get_u32(p + 28) != 0 || ls_get_u64(p + 8) != seq ||
-		    time <= prev_time)
-			break;
-		if (by_time ? time >= min_time : seq >= min_seq)
-			break;
+	while (off < end &&
+	       ls_record_peek(seg, off, end, seq, prev_time, &rec) == 0 &&
+	       !(by_time ? rec.time >= min_time : rec.seq >= min_seq)) {
 		last_off = off;
+		last_seq = seq;
 		last_prev = prev_time;
-		uint64_t size = ls_record_bytes(len);
+		uint64_t size = rec.bytes;
 		if (size != bytes) {
 			__asm__ volatile("" : "+r"(size));
 			bytes = size;
 		}
 		off += bytes;
 		seq++;
-		prev_time = time;
+		prev_time = rec.time;
 	}
 	pos->off = last_off;
-	pos->next_seq = seq - 1;
+	pos->next_seq = last_seq;
 	pos->prev_time = last_prev;
 }
 
@@ -221,9 +203,10 @@ skip_headers(struct reader_pos *pos, bool by_time, uint64_t min_seq,
  * skip_headers() for a seek by time or by seq: one copy of the loop for
  * each, so that each compares one key per record.
  */
-static __attribute__((noinline)) void
-skip_to_target(struct reader_pos *pos, bool by_time, uint64_t min_seq,
-	       int64_t min_time)
+static __attribute__((noinline)) void skip_to_target(struct reader_pos *pos,
+						     bool by_time,
+						     uint64_t min_seq,
+						     int64_t min_time)
 {
 	if (by_time)
 		skip_headers(pos, true, min_seq, min_time);
@@ -241,9 +224,10 @@ skip_to_target(struct reader_pos *pos, bool by_time, uint64_t min_seq,
  * are full barriers on x86) per seek. Returns 0 or -errno from mapping
  * the segment.
  */
-static int reader_position(logstore_log *log, const struct logstore_start *start,
-			   uint64_t min_seq, int64_t min_time,
-			   struct ls_segment *held, struct reader_pos *pos)
+static int reader_position(logstore_log *log,
+			   const struct logstore_start *start, uint64_t min_seq,
+			   int64_t min_time, struct ls_segment *held,
+			   struct reader_pos *pos)
 {
 	*pos = (struct reader_pos){0};
 	pthread_mutex_lock(&log->segs_mu);
@@ -276,8 +260,8 @@ static int reader_position(logstore_log *log, const struct logstore_start *start
 				      &pos->next_seq);
 	pthread_mutex_unlock(&log->segs_mu);
 	if (start->kind != LOGSTORE_START_OLDEST)
-		skip_to_target(pos, start->kind == LOGSTORE_START_TIME,
-			       min_seq, min_time);
+		skip_to_target(pos, start->kind == LOGSTORE_START_TIME, min_seq,
+			       min_time);
 	return 0;
 }
 
@@ -315,8 +299,7 @@ static int reader_place(logstore_log *log, const struct logstore_start *start,
 		rc = ls_log_refresh(log);
 	struct reader_pos pos;
 	if (!rc)
-		rc = reader_position(log, start, min_seq, min_time, held,
-				     &pos);
+		rc = reader_position(log, start, min_seq, min_time, held, &pos);
 	if (rc)
 		return rc;
 	*out = (struct logstore_reader){.log = log,
@@ -439,9 +422,9 @@ static void prefetch_next(const struct ls_segment *seg, uint64_t off,
 {
 	if (bytes < LS_PREFETCH_MIN_BYTES)
 		return;
-	uint64_t stop = off + (bytes < LS_PREFETCH_MAX_BYTES
-				   ? bytes
-				   : LS_PREFETCH_MAX_BYTES);
+	uint64_t stop =
+	    off +
+	    (bytes < LS_PREFETCH_MAX_BYTES ? bytes : LS_PREFETCH_MAX_BYTES);
 	ls_segment_prefetch(seg, off, stop < end ? stop : end);
 }
 
