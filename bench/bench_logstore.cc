@@ -5,6 +5,7 @@
  * /work/shared/MEASURED.md for the machine's physical limits).
  *
  *   BM_Baseline_PwriteFdatasync  vs BM_Logstore_DurableAppend (1, 16 threads)
+ *   BM_Baseline_GroupCommitFloor vs BM_Logstore_DurableAppend (16 threads)
  *   BM_Baseline_BufferedPwrite   vs BM_Logstore_BufferedAppend
  *   BM_Baseline_Memcpy           vs BM_Logstore_Scan
  *   BM_Baseline_MmapScan         vs BM_Logstore_Scan
@@ -32,6 +33,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +48,9 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <liburing.h>
 #include <ftw.h>
 #include <sys/mman.h>
@@ -491,6 +496,133 @@ void BM_Logstore_DurableAppend(benchmark::State &state)
 					.c_str());
 		}
 		sh.log = nullptr;
+		RemoveTree(sh.dir);
+	}
+}
+
+/*
+ * The floor of a blocking group commit on this machine: the least any
+ * engine pays when each of N threads appends one entry at a time and
+ * returns once it is durable. It knows N, so every batch holds one entry
+ * of each thread: the last to arrive writes the batch (one pwrite, one
+ * fdatasync, no gathering window, no wake-up of a leader) and wakes the
+ * other N - 1 with one FUTEX_WAKE; each copies its entry under one mutex.
+ * No checksums, headers, index or publication. What it leaves is what
+ * the machine charges: the device's commit, the wake-ups and the
+ * threads' return trips. Compare BM_Logstore_DurableAppend with the same
+ * threads against it; 16 / (one commit's p50) is the other bound.
+ * groups:2 splits the threads into two fixed halves, each committing its
+ * own batches, so two flushes are in flight at once: whether overlapping
+ * commits would beat one group here.
+ */
+struct FloorShared {
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	std::vector<char> buf;
+	size_t used = 0;
+	int arrived = 0;
+	std::atomic<uint32_t> gen{0}; // futex word: batches made durable
+	uint64_t batches = 0;
+};
+
+FloorShared g_floor[2];
+std::atomic<uint64_t> g_floor_off{0};
+
+void BM_Baseline_GroupCommitFloor(benchmark::State &state)
+{
+	const size_t len = size_t(state.range(0));
+	const int thread = state.thread_index();
+	const int groups = int(state.range(1));
+	const int threads = state.threads() / groups;
+	DurableShared &sh = g_durable;
+	FloorShared &fl = g_floor[thread % groups];
+
+	if (thread == 0) {
+		sh.failure.Reset();
+		sh.dir = MakeDir("floor");
+		std::string path = sh.dir + "/data";
+		sh.fd = open(path.c_str(),
+			     O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (sh.fd < 0) {
+			sh.failure.Set(ErrnoError("open", errno));
+		} else {
+			uint64_t bytes = uint64_t(len) *
+					 uint64_t(state.max_iterations) *
+					 uint64_t(state.threads());
+			bytes = (bytes / kMiB + 1) * kMiB;
+			int err = ZeroFill(sh.fd, bytes);
+			if (err != 0)
+				sh.failure.Set(ErrnoError("zero-fill", err));
+		}
+		for (FloorShared &f : g_floor) {
+			f.buf.assign(len * size_t(threads), 0);
+			f.used = 0;
+			f.arrived = 0;
+			f.batches = 0;
+		}
+		g_floor_off.store(0);
+		sh.latencies.Prepare(state.threads(),
+				     int64_t(state.max_iterations));
+	}
+	std::vector<char> entry = Payload(len, thread);
+	int64_t *latency = nullptr;
+	size_t i = 0;
+
+	for (auto _ : state) {
+		if (latency == nullptr)
+			latency = sh.latencies.Slot(thread);
+		if (sh.failure.failed())
+			continue;
+		int64_t start = NowNs();
+		pthread_mutex_lock(&fl.mu);
+		std::memcpy(fl.buf.data() + fl.used, entry.data(), len);
+		fl.used += len;
+		uint32_t gen = fl.gen.load();
+		if (++fl.arrived < threads) {
+			pthread_mutex_unlock(&fl.mu);
+			/* Bounded sleeps: a failed leader must not strand us.
+			 */
+			struct timespec ts = {0, 50 * 1000 * 1000};
+			while (fl.gen.load() == gen && !sh.failure.failed())
+				syscall(SYS_futex, &fl.gen, FUTEX_WAIT_PRIVATE,
+					gen, &ts, nullptr, 0);
+		} else {
+			/* Every other thread sleeps: the buffer is ours. */
+			size_t n = fl.used;
+			uint64_t off = g_floor_off.fetch_add(n);
+			pthread_mutex_unlock(&fl.mu);
+			if (pwrite(sh.fd, fl.buf.data(), n, off_t(off)) !=
+			    ssize_t(n))
+				sh.failure.Set(ErrnoError("pwrite", errno));
+			else if (fdatasync(sh.fd) != 0)
+				sh.failure.Set(ErrnoError("fdatasync", errno));
+			pthread_mutex_lock(&fl.mu);
+			fl.used = 0;
+			fl.arrived = 0;
+			fl.batches++;
+			fl.gen.fetch_add(1);
+			pthread_mutex_unlock(&fl.mu);
+			syscall(SYS_futex, &fl.gen, FUTEX_WAKE_PRIVATE, INT_MAX,
+				nullptr, nullptr, 0);
+		}
+		latency[i++] = NowNs() - start;
+	}
+
+	state.SetItemsProcessed(int64_t(state.iterations()));
+	state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(len));
+	if (thread == 0) {
+		if (!sh.failure.Report(state)) {
+			sh.latencies.Report(state);
+			uint64_t batches = 0;
+			for (int g = 0; g < groups; g++)
+				batches += g_floor[g].batches;
+			if (batches)
+				state.counters["entries_per_fsync"] =
+				    double(state.iterations()) *
+				    state.threads() / double(batches);
+		}
+		if (sh.fd >= 0)
+			close(sh.fd);
+		sh.fd = -1;
 		RemoveTree(sh.dir);
 	}
 }
@@ -1610,6 +1742,14 @@ BENCHMARK(BM_Logstore_AsyncAppend)
 
 BENCHMARK(BM_Baseline_PwriteFdatasync)->Apply(DurableArgs)->Arg(100);
 BENCHMARK(BM_Logstore_DurableAppend)->Apply(DurableArgs)->Arg(100);
+BENCHMARK(BM_Baseline_GroupCommitFloor)
+    ->Apply(Repeated)
+    ->MinTime(kMinTime)
+    ->Threads(kManyThreads)
+    ->Unit(benchmark::kMicrosecond)
+    ->ArgNames({"bytes", "groups"})
+    ->Args({100, 1})
+    ->Args({100, 2});
 BENCHMARK(BM_Baseline_PwriteFdatasync)->Apply(DurableArgs)->Arg(4096);
 BENCHMARK(BM_Logstore_DurableAppend)->Apply(DurableArgs)->Arg(4096);
 
