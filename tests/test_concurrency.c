@@ -79,6 +79,11 @@ static void *writer_main(void *p)
 		T_CHECK(seq > prev_seq, "writer %u: seq %llu after %llu",
 			arg->t, (unsigned long long)seq,
 			(unsigned long long)prev_seq);
+		/* Durable on return, whichever caller led its batch. */
+		uint64_t durable = logstore_log_durable_seq(arg->sh->log);
+		T_CHECK(durable >= seq, "writer %u: seq %llu returned, durable %llu",
+			arg->t, (unsigned long long)seq,
+			(unsigned long long)durable);
 		prev_seq = seq;
 	}
 	__atomic_add_fetch(&arg->sh->writers_done, 1, __ATOMIC_SEQ_CST);
