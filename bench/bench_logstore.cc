@@ -333,6 +333,44 @@ std::string WaitPrepared(logstore_log *log)
 }
 
 /*
+ * Thread 0 of a durable baseline: a fresh file in a new directory named
+ * after name, zero-filled and synced for every entry the run may write
+ * (as logstore's segments are), and the latency slots. A failure is
+ * recorded in g_durable.failure.
+ */
+void OpenBaselineFile(benchmark::State &state, size_t len, const char *name)
+{
+	DurableShared &sh = g_durable;
+	sh.failure.Reset();
+	sh.dir = MakeDir(name);
+	std::string path = sh.dir + "/data";
+	sh.fd =
+	    open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (sh.fd < 0) {
+		sh.failure.Set(ErrnoError("open", errno));
+	} else {
+		uint64_t bytes = uint64_t(len) *
+				 uint64_t(state.max_iterations) *
+				 uint64_t(state.threads());
+		bytes = (bytes / kMiB + 1) * kMiB;
+		int err = ZeroFill(sh.fd, bytes);
+		if (err != 0)
+			sh.failure.Set(ErrnoError("zero-fill", err));
+	}
+	sh.latencies.Prepare(state.threads(), int64_t(state.max_iterations));
+}
+
+/* Thread 0 after the loop: close and remove OpenBaselineFile()'s file. */
+void CloseBaselineFile()
+{
+	DurableShared &sh = g_durable;
+	if (sh.fd >= 0)
+		close(sh.fd);
+	sh.fd = -1;
+	RemoveTree(sh.dir);
+}
+
+/*
  * Baseline: each iteration writes one entry at the next offset of one shared,
  * zero-filled file and fdatasyncs it, which is what a durable append costs
  * without group commit (the kernel still merges concurrent flushes).
@@ -344,25 +382,8 @@ void BM_Baseline_PwriteFdatasync(benchmark::State &state)
 	DurableShared &sh = g_durable;
 
 	if (thread == 0) {
-		sh.failure.Reset();
-		sh.dir = MakeDir("pwrite");
-		std::string path = sh.dir + "/data";
-		sh.fd = open(path.c_str(),
-			     O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (sh.fd < 0) {
-			sh.failure.Set(ErrnoError("open", errno));
-		} else {
-			uint64_t bytes = uint64_t(len) *
-					 uint64_t(state.max_iterations) *
-					 uint64_t(state.threads());
-			bytes = (bytes / kMiB + 1) * kMiB;
-			int err = ZeroFill(sh.fd, bytes);
-			if (err != 0)
-				sh.failure.Set(ErrnoError("zero-fill", err));
-		}
+		OpenBaselineFile(state, len, "pwrite");
 		sh.next_offset.store(0);
-		sh.latencies.Prepare(state.threads(),
-				     int64_t(state.max_iterations));
 	}
 	std::vector<char> entry = Payload(len, thread);
 	int64_t *latency = nullptr;
@@ -393,10 +414,7 @@ void BM_Baseline_PwriteFdatasync(benchmark::State &state)
 	if (thread == 0) {
 		if (!sh.failure.Report(state))
 			sh.latencies.Report(state);
-		if (sh.fd >= 0)
-			close(sh.fd);
-		sh.fd = -1;
-		RemoveTree(sh.dir);
+		CloseBaselineFile();
 	}
 }
 
@@ -537,22 +555,7 @@ void BM_Baseline_GroupCommitFloor(benchmark::State &state)
 	FloorShared &fl = g_floor[thread % groups];
 
 	if (thread == 0) {
-		sh.failure.Reset();
-		sh.dir = MakeDir("floor");
-		std::string path = sh.dir + "/data";
-		sh.fd = open(path.c_str(),
-			     O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (sh.fd < 0) {
-			sh.failure.Set(ErrnoError("open", errno));
-		} else {
-			uint64_t bytes = uint64_t(len) *
-					 uint64_t(state.max_iterations) *
-					 uint64_t(state.threads());
-			bytes = (bytes / kMiB + 1) * kMiB;
-			int err = ZeroFill(sh.fd, bytes);
-			if (err != 0)
-				sh.failure.Set(ErrnoError("zero-fill", err));
-		}
+		OpenBaselineFile(state, len, "floor");
 		for (FloorShared &f : g_floor) {
 			f.buf.assign(len * size_t(threads), 0);
 			f.used = 0;
@@ -560,8 +563,6 @@ void BM_Baseline_GroupCommitFloor(benchmark::State &state)
 			f.batches = 0;
 		}
 		g_floor_off.store(0);
-		sh.latencies.Prepare(state.threads(),
-				     int64_t(state.max_iterations));
 	}
 	std::vector<char> entry = Payload(len, thread);
 	int64_t *latency = nullptr;
@@ -620,10 +621,7 @@ void BM_Baseline_GroupCommitFloor(benchmark::State &state)
 				    double(state.iterations()) *
 				    state.threads() / double(batches);
 		}
-		if (sh.fd >= 0)
-			close(sh.fd);
-		sh.fd = -1;
-		RemoveTree(sh.dir);
+		CloseBaselineFile();
 	}
 }
 
