@@ -519,9 +519,9 @@ void BM_Logstore_DurableAppend(benchmark::State &state)
 }
 
 /*
- * The floor of a blocking group commit on this machine: the least any
- * engine pays when each of N threads appends one entry at a time and
- * returns once it is durable. It knows N, so every batch holds one entry
+ * The floor of a blocking group commit on this machine: a group commit
+ * stripped to what the machine charges when each of N threads appends
+ * one entry at a time and returns once it is durable. It knows N, so every batch holds one entry
  * of each thread: the last to arrive writes the batch (one pwrite, one
  * fdatasync, no gathering window, no wake-up of a leader) and wakes the
  * other N - 1 with one FUTEX_WAKE; each copies its entry under one mutex.
