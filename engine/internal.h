@@ -281,6 +281,7 @@ struct logstore_log {
 	uint32_t gather_target;	   /* fill->callers to wait for; 0 = none */
 	int64_t gather_until_ns;   /* monotonic end of the window */
 	bool gathering;		   /* a leader sleeps on gather_word */
+	uint32_t gatherings;	   /* count of gather() windows begun */
 	_Atomic uint32_t gather_word; /* futex: bumped at the target */
 	int64_t commit_avg_ns;	   /* moving average of commit latency */
 	_Atomic uintptr_t claim_tid; /* thread holding a claim (and mu), or 0 */

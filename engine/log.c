@@ -937,7 +937,14 @@ int logstore_log_close(logstore_log *log)
 		return 0;
 	int rc = 0;
 	ls_compactor_fini(log);
-	if (!log->read_only && log->fill && !log->failed)
+	/* Under mu: a flusher may still be taking a batch (take_fill()). */
+	bool flush = false;
+	if (!log->read_only) {
+		pthread_mutex_lock(&log->mu);
+		flush = log->fill && !log->failed;
+		pthread_mutex_unlock(&log->mu);
+	}
+	if (flush)
 		rc = ls_writer_flush_all(log);
 	ls_writer_stop(log);
 	ls_prepare_stop(log);

@@ -43,10 +43,11 @@
  * while a batch with durable callers is in flight, whose callers it will
  * take too (callers_in_flight()). Only one caller of a fill batch
  * waits to lead it; the others sleep on its futex word until it is
- * durable (fill_waiter()), and the append that completes the gathering
- * leads the batch itself instead of waking it (gather_complete()). 16 threads x 100 B, same runs: 11-15.5
- * entries per fsync and 0.45-0.68 of 16 / (one commit's p50), against
- * 5.1-5.3 and 0.21-0.36 before. The leader wakes a durable batch's
+ * durable (fill_waiter()). Gathering, 16 threads x 100 B, same runs:
+ * 11-15.5 entries per fsync and 0.45-0.68 of 16 / (one commit's p50),
+ * against 5.1-5.3 and 0.21-0.36 before. The append that completes the
+ * gathering leads the batch itself instead of waking the caller that
+ * gathers (gather_complete()). The leader wakes a durable batch's
  * sleepers after dropping mu (publish_then_wake()): woken under mu, they
  * queued on it for their next append. bench/commit_model (a modelled
  * device): 0.72-0.78 of 16 / flush, against 0.58-0.65.
@@ -795,20 +796,27 @@ static bool callers_in_flight(const logstore_log *log)
  * Before a durable leader writes the fill batch: wait while another
  * leader gathers, while a batch with durable callers is in flight, and
  * while a gathering is asked for (commit_done()) and its callers have
- * not all appended, up to the window. Returns true after a wait (the
- * caller looks again), false to lead now. mu held.
+ * not all appended, up to the window. deadline: a timed caller's
+ * (logstore_log_wait_durable()), or NULL; such a caller waits no longer
+ * than it, and does not gather itself, since it need not be the one to
+ * lead and a gathering window would only hold it up. Returns true after
+ * a wait (the caller looks again), false to lead now. mu held.
  */
-static bool gather(logstore_log *log)
+static bool gather(logstore_log *log, const struct timespec *deadline)
 {
 	/*
 	 * Another leader gathers (it will write the batch), or the callers
 	 * of a batch in flight will append again: wait and take them too.
 	 */
 	if (log->gathering || callers_in_flight(log)) {
-		pthread_cond_wait(&log->cond, &log->mu);
+		if (deadline)
+			pthread_cond_timedwait(&log->cond, &log->mu, deadline);
+		else
+			pthread_cond_wait(&log->cond, &log->mu);
 		return true;
 	}
-	if (!log->gather_target || log->fill->callers >= log->gather_target)
+	if (deadline || !log->gather_target ||
+	    log->fill->callers >= log->gather_target)
 		return false;
 	int64_t left = log->gather_until_ns - ls_monotonic_ns();
 	if (left <= 0) {
@@ -819,6 +827,7 @@ static bool gather(logstore_log *log)
 	struct timespec ts = {.tv_sec = left / 1000000000,
 			      .tv_nsec = left % 1000000000};
 	log->gathering = true;
+	log->gatherings++;
 	pthread_mutex_unlock(&log->mu);
 	syscall(SYS_futex, &log->gather_word, FUTEX_WAIT_PRIVATE, word, &ts,
 		NULL, 0);
@@ -842,22 +851,27 @@ static bool gather(logstore_log *log)
  * (commit_done()). When a caller gathers for it (gather()), this one
  * leads the batch at once rather than waking that caller to: the wake-up
  * and its scheduling sat on every group commit's critical path (16
- * threads x 100 B, 3 interleaved pairs of 2 s: 21.0-21.3k entries/s
- * against 18.0-19.5k). The gathering caller finds its entry in flight
- * when its window ends (half a commit, so usually before the batch is
- * durable) and sleeps on it from there; once the batch is complete it
- * is woken in case its window was longer. When this caller cannot lead
- * now, the gatherer is woken to look again, as before. mu held; returns
- * with mu held.
+ * threads x 100 B, 6 interleaved pairs of 2 s: 1.12-1.29x the entries/s).
+ * The gathering caller finds its entry in flight when its window ends
+ * (half a commit, so usually before the batch is durable) and sleeps on
+ * it from there; once the batch is complete it is woken in case its
+ * window was longer, unless a new gathering began meanwhile (that one
+ * waits for its own target). When this caller cannot lead now, the
+ * gatherer is woken to look again, as before. mu held; returns with mu
+ * held.
  */
 static void gather_complete(logstore_log *log)
 {
-	if (log->gathering && !log->rolling && can_lead(log) &&
-	    !callers_in_flight(log)) {
-		log->fill->need_sync = true;
-		lead(log);
+	if (!log->gathering || log->rolling || !can_lead(log) ||
+	    callers_in_flight(log)) {
+		gather_wake(log);
+		return;
 	}
-	gather_wake(log);
+	uint32_t gatherings = log->gatherings;
+	log->fill->need_sync = true;
+	lead(log);
+	if (log->gatherings == gatherings)
+		gather_wake(log);
 }
 
 /*
@@ -883,6 +897,13 @@ static bool fill_waiter(logstore_log *log, uint64_t seq, bool *candidate)
 	return false;
 }
 
+/* Whether CLOCK_MONOTONIC has reached deadline. */
+static bool deadline_passed(const struct timespec *deadline)
+{
+	return ls_monotonic_ns() >=
+	       (int64_t)deadline->tv_sec * 1000000000LL + deadline->tv_nsec;
+}
+
 /*
  * Wait, leading when that helps, until seq is written (visible) or
  * durable. deadline: CLOCK_MONOTONIC, or NULL to wait forever.
@@ -902,6 +923,9 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 			return 0;
 		if (log->failed)
 			return failed_error(log);
+		/* Time is up: report, start no write (0 only checks). */
+		if (deadline && deadline_passed(deadline))
+			return -ETIMEDOUT;
 		if (in_flight && (*in_flight = flight_of(log, seq)) != NULL)
 			return LS_WAIT_IN_FLIGHT;
 		if (in_flight && fill_waiter(log, seq, &candidate)) {
@@ -917,7 +941,7 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 		bool mine = f->len && seq >= f->first_seq;
 		bool help = mine || (durable && (f->len || !log->flight_count));
 		if (!log->rolling && can_lead(log) && help) {
-			if (durable && gather(log))
+			if (durable && gather(log, deadline))
 				continue;
 			if (durable)
 				log->fill->need_sync = true;

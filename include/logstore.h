@@ -338,7 +338,10 @@ LOGSTORE_API int logstore_log_sync(logstore_log *log);
 /*
  * Wait until every entry up to seq is durable (fdatasynced), making it so
  * if no one else will: entries appended LOGSTORE_BUFFERED are synced too.
- * timeout_ns: < 0 waits forever, 0 only checks.
+ * timeout_ns: < 0 waits forever; 0 only checks and starts no write. A
+ * caller that starts the write and fdatasync itself (nothing else in
+ * flight would cover seq) waits for them to finish, which can outlast
+ * timeout_ns by one commit.
  * Returns 0, -ETIMEDOUT, -EINVAL (seq was never assigned),
  * LOGSTORE_EFAILED (the log failed before seq became durable: it may be
  * lost), LOGSTORE_EREADONLY. Thread-safe.

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 #include "sys.h"
@@ -624,12 +625,246 @@ static void test_mixed_async_and_durable_threads(void **state)
 	t_close(log);
 }
 
+/*
+ * Gathering (writer.c gather(), gather_complete()). A durable appender
+ * gathers with a window that never ends, so only a wake-up ends its
+ * sleep: a lost one hangs the test (bounded by HANG_NS, then it fails).
+ */
+#define HANG_NS (30LL * T_SECOND) /* bound against hangs only */
+
+struct gather_arg {
+	logstore_log *log;
+	int mode; /* GATHER_APPEND, GATHER_CLAIM, GATHER_SYNC */
+	int rc;
+	uint64_t seq;
+	int done;
+};
+
+enum { GATHER_APPEND, GATHER_CLAIM, GATHER_SYNC };
+
+static void *gather_thread(void *p)
+{
+	struct gather_arg *a = p;
+	int rc;
+	if (a->mode == GATHER_SYNC) {
+		rc = logstore_log_sync(a->log);
+	} else if (a->mode == GATHER_CLAIM) {
+		struct logstore_claim c;
+		rc = logstore_log_claim(a->log, 5, &c);
+		if (!rc) {
+			memcpy(c.data, "claim", 5);
+			a->seq = c.seq;
+			rc =
+			    logstore_claim_commit(a->log, &c, LOGSTORE_DURABLE);
+		}
+	} else {
+		rc = logstore_log_append(a->log, "gathered", 8,
+					 LOGSTORE_DURABLE, &a->seq, NULL);
+	}
+	a->rc = rc;
+	__atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Poll *flag (or a field of log under mu) until set; false at bound_ns. */
+static bool wait_set(logstore_log *log, bool *field, int *flag,
+		     int64_t bound_ns)
+{
+	int64_t end = ls_monotonic_ns() + bound_ns;
+	for (;;) {
+		bool set;
+		if (field) {
+			pthread_mutex_lock(&log->mu);
+			set = *field;
+			pthread_mutex_unlock(&log->mu);
+		} else {
+			set = __atomic_load_n(flag, __ATOMIC_SEQ_CST) != 0;
+		}
+		if (set)
+			return true;
+		if (ls_monotonic_ns() >= end)
+			return false;
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Make the next durable leader gather for 2 callers, forever. */
+static void gather_forever(logstore_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	log->gather_target = 2;
+	log->gather_until_ns = INT64_MAX / 2;
+	pthread_mutex_unlock(&log->mu);
+}
+
+/*
+ * One durable appender gathers; a second caller (an append, a claim
+ * commit) completes the gathering and its batch is written with one
+ * fdatasync, held meanwhile: neither is acknowledged before it, mu is
+ * not held across it (a deferred append goes through), a sync caller
+ * that waited for the gathering returns, and every caller returns once
+ * it completes (or fails, err) without the gatherer's window ending.
+ */
+static void gather_case(struct t_ctx *ctx, int mode, bool with_sync, int err)
+{
+	struct gather_arg g = {0}, c = {0}, s = {0};
+	pthread_t tg, tc, ts;
+	uint64_t seq;
+	logstore_log *log = open_depth(ctx, SEG64 * 4, 2, 0);
+
+	t_assert_ok(
+	    logstore_log_append(log, "first", 5, LOGSTORE_DURABLE, NULL, NULL));
+	ls_prepare_wait_idle(log);
+	uint64_t fsyncs = stats_of(log).fsyncs;
+	gather_forever(log);
+	g = (struct gather_arg){.log = log, .mode = GATHER_APPEND};
+	assert_int_equal(pthread_create(&tg, NULL, gather_thread, &g), 0);
+	assert_true(wait_set(log, &log->gathering, NULL, HANG_NS));
+	if (with_sync) {
+		s = (struct gather_arg){.log = log, .mode = GATHER_SYNC};
+		assert_int_equal(pthread_create(&ts, NULL, gather_thread, &s),
+				 0);
+		assert_true(wait_set(log, &log->sync_requested, NULL, HANG_NS));
+	}
+	ls_fault_set_hold(LS_SYS_FDATASYNC, 1);
+	if (err)
+		ls_fault_set(LS_SYS_FDATASYNC, 1, err);
+	c = (struct gather_arg){.log = log, .mode = mode};
+	assert_int_equal(pthread_create(&tc, NULL, gather_thread, &c), 0);
+	assert_true(ls_fault_wait_held(LS_SYS_FDATASYNC, HANG_NS));
+	assert_int_equal(__atomic_load_n(&g.done, __ATOMIC_SEQ_CST), 0);
+	assert_int_equal(__atomic_load_n(&c.done, __ATOMIC_SEQ_CST), 0);
+	assert_int_equal(logstore_log_durable_seq(log), 1);
+	t_assert_ok(
+	    logstore_log_append(log, "d", 1, LOGSTORE_DEFERRED, &seq, NULL));
+	ls_fault_release(LS_SYS_FDATASYNC);
+	assert_true(wait_set(log, NULL, &c.done, HANG_NS));
+	assert_true(wait_set(log, NULL, &g.done, HANG_NS));
+	if (with_sync)
+		assert_true(wait_set(log, NULL, &s.done, HANG_NS));
+	pthread_join(tc, NULL);
+	pthread_join(tg, NULL);
+	if (with_sync)
+		pthread_join(ts, NULL);
+	if (err) {
+		t_assert_rc(g.rc, LOGSTORE_EFAILED);
+		t_assert_rc(c.rc, LOGSTORE_EFAILED);
+		assert_int_equal(logstore_log_durable_seq(log), 1);
+		assert_int_not_equal(stats_of(log).failed, 0);
+		logstore_log_close(log);
+		return;
+	}
+	t_assert_ok(g.rc);
+	t_assert_ok(c.rc);
+	if (with_sync)
+		t_assert_ok(s.rc);
+	/* One batch, one fdatasync, for both callers. */
+	assert_int_equal(stats_of(log).fsyncs, fsyncs + 1);
+	assert_true(logstore_log_durable_seq(log) >= 3);
+	assert_true(g.seq == 2 || c.seq == 2);
+	t_close(log);
+}
+
+static void test_gather_completed_by_append(void **state)
+{
+	gather_case(ctx_of(state), GATHER_APPEND, false, 0);
+}
+
+static void test_gather_completed_by_claim(void **state)
+{
+	gather_case(ctx_of(state), GATHER_CLAIM, false, 0);
+}
+
+static void test_gather_with_sync_waiting(void **state)
+{
+	gather_case(ctx_of(state), GATHER_APPEND, true, 0);
+}
+
+static void test_gather_completed_fsync_fails(void **state)
+{
+	gather_case(ctx_of(state), GATHER_APPEND, false, EIO);
+}
+
+/*
+ * logstore_log_wait_durable() with a timeout returns by it even while a
+ * batch with durable callers is in flight (its fdatasync held): a
+ * timeout of 0 only checks.
+ */
+struct timed_arg {
+	logstore_log *log;
+	uint64_t seq;
+	int64_t timeout_ns;
+	int rc;
+	int done;
+};
+
+static void *timed_thread(void *p)
+{
+	struct timed_arg *a = p;
+	a->rc = logstore_log_wait_durable(a->log, a->seq, a->timeout_ns);
+	__atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void test_wait_durable_timeout_while_in_flight(void **state)
+{
+	struct t_ctx *ctx = ctx_of(state);
+	struct gather_arg g = {0};
+	struct timed_arg w = {0};
+	pthread_t tg, tw;
+	logstore_log *log = open_depth(ctx, SEG64 * 4, 2, 0);
+
+	t_assert_ok(
+	    logstore_log_append(log, "first", 5, LOGSTORE_DURABLE, NULL, NULL));
+	ls_prepare_wait_idle(log);
+	ls_fault_set_hold(LS_SYS_FDATASYNC, 1);
+	g = (struct gather_arg){.log = log, .mode = GATHER_APPEND};
+	assert_int_equal(pthread_create(&tg, NULL, gather_thread, &g), 0);
+	assert_true(ls_fault_wait_held(LS_SYS_FDATASYNC, HANG_NS));
+	/* In the fill batch; the flushers wait for the batch in flight. */
+	t_assert_ok(
+	    logstore_log_append(log, "async", 5, LOGSTORE_ASYNC, &w.seq, NULL));
+	/*
+	 * 0 only checks; 50 ms waits in gather() behind the durable batch
+	 * in flight, up to its deadline. Neither may wait for the held
+	 * fsync, which is released only after both returned (or HANG_NS).
+	 */
+	const int64_t timeouts[] = {0, 50 * 1000 * 1000};
+	bool returned[2];
+	int rcs[2];
+	for (int i = 0; i < 2; i++) {
+		w = (struct timed_arg){
+		    .log = log, .seq = w.seq, .timeout_ns = timeouts[i]};
+		assert_int_equal(pthread_create(&tw, NULL, timed_thread, &w),
+				 0);
+		returned[i] = wait_set(log, NULL, &w.done, HANG_NS);
+		if (!returned[i])
+			ls_fault_release(LS_SYS_FDATASYNC);
+		pthread_join(tw, NULL);
+		rcs[i] = w.rc;
+	}
+	ls_fault_release(LS_SYS_FDATASYNC);
+	pthread_join(tg, NULL);
+	t_assert_ok(g.rc);
+	for (int i = 0; i < 2; i++) {
+		assert_true(returned[i]);
+		t_assert_rc(rcs[i], -ETIMEDOUT);
+	}
+	t_close(log);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_async_append_and_wait),
+	    T(test_gather_completed_by_append),
+	    T(test_gather_completed_by_claim),
+	    T(test_gather_with_sync_waiting),
+	    T(test_gather_completed_fsync_fails),
+	    T(test_wait_durable_timeout_while_in_flight),
 	    T(test_wait_durable_syncs_buffered),
 	    T(test_deferred_append),
 	    T(test_claim_commit),
