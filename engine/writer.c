@@ -792,6 +792,15 @@ static bool callers_in_flight(const logstore_log *log)
 	return false;
 }
 
+/* Wait on log->cond, until deadline when there is one. mu held. */
+static void cond_wait_until(logstore_log *log, const struct timespec *deadline)
+{
+	if (deadline)
+		pthread_cond_timedwait(&log->cond, &log->mu, deadline);
+	else
+		pthread_cond_wait(&log->cond, &log->mu);
+}
+
 /*
  * Before a durable leader writes the fill batch: wait while another
  * leader gathers, while a batch with durable callers is in flight, and
@@ -809,10 +818,7 @@ static bool gather(logstore_log *log, const struct timespec *deadline)
 	 * of a batch in flight will append again: wait and take them too.
 	 */
 	if (log->gathering || callers_in_flight(log)) {
-		if (deadline)
-			pthread_cond_timedwait(&log->cond, &log->mu, deadline);
-		else
-			pthread_cond_wait(&log->cond, &log->mu);
+		cond_wait_until(log, deadline);
 		return true;
 	}
 	if (deadline || !log->gather_target ||
@@ -948,14 +954,7 @@ static int wait_for(logstore_log *log, uint64_t seq, bool durable,
 			lead(log);
 			continue;
 		}
-		if (!deadline) {
-			pthread_cond_wait(&log->cond, &log->mu);
-		} else if (pthread_cond_timedwait(&log->cond, &log->mu,
-						  deadline) == ETIMEDOUT) {
-			have = durable ? atomic_load(&log->durable_seq)
-				       : log->written_seq;
-			return have >= seq ? 0 : -ETIMEDOUT;
-		}
+		cond_wait_until(log, deadline); /* the top tells a timeout */
 	}
 }
 
